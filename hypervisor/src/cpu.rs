@@ -1,0 +1,52 @@
+//! Physical CPUs: which one is running, and bringing the secondaries up.
+
+use crate::{arch, firmware, log};
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
+use boards::qemu_virt::{cpu_affinity, cpu_index, CPU_COUNT};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Bit `n` is set once CPU `n` runs the hypervisor with its MMU on. The
+/// integration tests read it through the gdbstub.
+#[no_mangle]
+pub static CPUS_ONLINE: AtomicU64 = AtomicU64::new(0);
+
+/// The index of the CPU this code runs on.
+pub fn current() -> usize {
+    // Every CPU that reaches Rust code was started by us with a known MPIDR;
+    // an unknown one is parked by `check_identity` before it gets here.
+    cpu_index(MPIDR_EL1.get()).unwrap_or(usize::MAX)
+}
+
+/// Records that this CPU is up and says so on the console.
+pub fn report_online() {
+    let cpu = current();
+    CPUS_ONLINE.fetch_or(1 << cpu, Ordering::SeqCst);
+    log!("online at EL2 (MPIDR {:#x})", MPIDR_EL1.get());
+}
+
+/// Starts every other CPU with PSCI `CPU_ON` and waits until all report in.
+pub fn start_secondaries() {
+    let (major, minor) = firmware::version();
+    log!("firmware PSCI {major}.{minor}; starting {} secondary CPUs", CPU_COUNT - 1);
+    for cpu in 1..CPU_COUNT {
+        if let Err(error) =
+            firmware::cpu_on(cpu_affinity(cpu), arch::secondary_entry_address(), cpu as u64)
+        {
+            log!("CPU_ON for cpu{cpu} failed: PSCI error {}", error.0);
+        }
+    }
+    let everyone = (1u64 << CPU_COUNT) - 1;
+    let mut spins: u64 = 0;
+    while CPUS_ONLINE.load(Ordering::SeqCst) != everyone {
+        core::hint::spin_loop();
+        spins += 1;
+        if spins == 100_000_000 {
+            log!(
+                "secondary CPUs did not all come up: online mask {:#x}",
+                CPUS_ONLINE.load(Ordering::SeqCst)
+            );
+            return;
+        }
+    }
+    log!("all {CPU_COUNT} CPUs online");
+}

@@ -1,0 +1,116 @@
+//! What the hypervisor does when a guest traps.
+
+use crate::arch::ExceptionKind;
+use crate::vm::{StopReason, Vcpu};
+use crate::{hypercall, log};
+use aarch64_cpu::registers::{
+    Readable, Writeable, ELR_EL1, ESR_EL1, ESR_EL2, FAR_EL2, HPFAR_EL2, SPSR_EL1, VBAR_EL1,
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+use hypervisor_core::exception::{fault_ipa, ExceptionClass, Syndrome, SystemRegisterAccess};
+
+/// System-register accesses the hypervisor refused with an UNDEFINED
+/// exception, over all VMs.
+#[no_mangle]
+pub static UNDEFINED_INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Handles one exit from `vcpu`. `Err` means the VM must stop.
+pub fn handle(vcpu: &mut Vcpu, kind: ExceptionKind) -> Result<(), StopReason> {
+    // Bit 4 of SPSR is M[4]: set when the guest was in AArch32 state.
+    if vcpu.registers.pstate & (1 << 4) != 0 {
+        return Err(StopReason::Aarch32);
+    }
+    match kind {
+        ExceptionKind::Synchronous => handle_synchronous(vcpu),
+        ExceptionKind::SystemError => Err(StopReason::SystemError { syndrome: ESR_EL2.get() }),
+        // No physical interrupt is enabled at the GIC yet; one arriving here
+        // is spurious and the guest simply resumes.
+        ExceptionKind::Irq | ExceptionKind::Fiq => Ok(()),
+    }
+}
+
+fn handle_synchronous(vcpu: &mut Vcpu) -> Result<(), StopReason> {
+    let syndrome = Syndrome(ESR_EL2.get());
+    match syndrome.class() {
+        ExceptionClass::Hvc64 => {
+            // ELR_EL2 already points past the HVC.
+            hypercall::handle(vcpu)
+        }
+        ExceptionClass::Smc64 => {
+            // A trapped SMC leaves ELR_EL2 on the SMC itself.
+            vcpu.registers.pc += 4;
+            hypercall::handle(vcpu)
+        }
+        ExceptionClass::WfiWfe => {
+            // Nothing can wake a vCPU yet (no virtual interrupts), so waiting
+            // would be forever: the wait completes at once.
+            vcpu.registers.pc += 4;
+            Ok(())
+        }
+        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower => {
+            stage2_fault(vcpu, syndrome.0)
+        }
+        ExceptionClass::SystemRegister64 => {
+            system_register(vcpu, syndrome.system_register_access().expect("EC 0x18 has a system-register ISS"));
+            Ok(())
+        }
+        _ => Err(StopReason::UnexpectedTrap { syndrome: syndrome.0, pc: vcpu.registers.pc }),
+    }
+}
+
+/// A guest touched an address its stage-2 tables do not map. Nothing is
+/// emulated there yet, so the VM stops. Kept out of line so the tests can
+/// break on it.
+#[no_mangle]
+#[inline(never)]
+pub fn stage2_fault(vcpu: &mut Vcpu, syndrome: u64) -> Result<(), StopReason> {
+    let address = fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
+    log!(
+        "vm {}: stage-2 fault at IPA {} ({}, ESR {:#x}, pc {:#x})",
+        vcpu.machine.name(),
+        address,
+        Syndrome(syndrome).class().name(),
+        syndrome,
+        vcpu.registers.pc
+    );
+    Err(StopReason::Stage2Fault { address, syndrome, pc: vcpu.registers.pc })
+}
+
+/// Emulates the debug and performance-monitor registers that MDCR_EL2 traps:
+/// the guest sees no debug or PMU resources (reads as zero, writes ignored).
+/// Anything else that traps is refused with an UNDEFINED exception.
+fn system_register(vcpu: &mut Vcpu, access: SystemRegisterAccess) {
+    let debug = access.op0() == 2;
+    let performance_monitor = access.op0() == 3
+        && ((access.crn() == 9 && (access.op1() == 0 || access.op1() == 3))
+            || (access.crn() == 14 && access.op1() == 3));
+    if debug || performance_monitor {
+        if access.is_read() && access.register() != 31 {
+            vcpu.registers.x[access.register() as usize] = 0;
+        }
+        vcpu.registers.pc += 4;
+    } else {
+        UNDEFINED_INJECTED.fetch_add(1, Ordering::Relaxed);
+        inject_undefined(vcpu);
+    }
+}
+
+/// Takes the vCPU into its own EL1 vector as for an UNDEFINED instruction
+/// (Arm ARM D1.10: exception entry to AArch64 EL1).
+fn inject_undefined(vcpu: &mut Vcpu) {
+    const EL1_WITH_SP_EL1: u64 = 0b0101;
+    const EL1_WITH_SP_EL0: u64 = 0b0100;
+    let mode = vcpu.registers.pstate & 0b1111;
+    let vector_offset = match mode {
+        EL1_WITH_SP_EL1 => 0x200,
+        EL1_WITH_SP_EL0 => 0x000,
+        _ => 0x400,
+    };
+    // EC 0 (unknown reason) with IL set: a 32-bit instruction.
+    ESR_EL1.set(1 << 25);
+    ELR_EL1.set(vcpu.registers.pc);
+    SPSR_EL1.set(vcpu.registers.pstate);
+    vcpu.registers.pc = VBAR_EL1.get() + vector_offset;
+    // EL1h with D, A, I and F masked.
+    vcpu.registers.pstate = 0x3c5;
+}

@@ -1,0 +1,254 @@
+//! The test guest: a small EL1 program that runs inside a stage-2 partition
+//! and exercises the hypervisor from there.
+//!
+//! It reads its scenario from the parameter page at the end of its RAM
+//! (`boards::test_guest`), does what the scenario says, reports on the console
+//! hypercall and stops itself with `VM_STOP`.
+#![no_std]
+#![no_main]
+
+use boards::test_guest::Scenario;
+use core::arch::{asm, global_asm};
+use core::fmt::{self, Write};
+use hypercall_abi::{call, stop_code, Status, CONSOLE_WRITE_MAX, SERVICE_UID};
+
+global_asm!(
+    r#"
+.section .text.boot, "ax"
+.global _start
+_start:
+    ldr     x1, =__stack_top
+    mov     sp, x1
+    ldr     x1, =__bss_start
+    ldr     x2, =__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    str     xzr, [x1], #8
+    b       1b
+2:  ldr     x1, =vectors
+    msr     vbar_el1, x1
+    isb
+    bl      guest_main
+3:  b       3b
+
+.balign 0x800
+vectors:
+    .set offset, 0
+    .rept 16
+    .balign 0x80
+    mov     x0, #(offset)
+    b       guest_exception
+    .set offset, offset + 1
+    .endr
+"#
+);
+
+/// RAM of a test VM as the guest sees it (matches link.ld and the board table).
+const GUEST_RAM: boards::Region = boards::Region { base: 0x4000_0000, size: 16 << 20 };
+
+/// Makes a hypercall with up to three arguments; returns x0..x3.
+fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
+    let results: [u64; 4];
+    let (r0, r1, r2, r3);
+    // SAFETY: HVC #0 traps to the hypervisor, which follows SMCCC: it changes
+    // only x0..x3 (marked as outputs) and never this guest's memory except
+    // where a call's documentation says so (none of the calls used here).
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") function as u64 => r0,
+            inout("x1") arguments[0] => r1,
+            inout("x2") arguments[1] => r2,
+            inout("x3") arguments[2] => r3,
+            options(nostack),
+        );
+    }
+    results = [r0, r1, r2, r3];
+    results
+}
+
+fn stop(code: u64) -> ! {
+    hypercall(call::VM_STOP, [code, 0, 0]);
+    // VM_STOP does not return; if it did, spinning is all that is left.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Console output, one hypercall per line.
+struct Console {
+    line: [u8; CONSOLE_WRITE_MAX as usize],
+    length: usize,
+}
+
+impl Console {
+    const fn new() -> Self {
+        Self { line: [0; CONSOLE_WRITE_MAX as usize], length: 0 }
+    }
+
+    fn flush(&mut self) {
+        if self.length > 0 {
+            hypercall(call::CONSOLE_WRITE, [self.line.as_ptr() as u64, self.length as u64, 0]);
+            self.length = 0;
+        }
+    }
+}
+
+impl Write for Console {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for &byte in text.as_bytes() {
+            if self.length == self.line.len() {
+                self.flush();
+            }
+            self.line[self.length] = byte;
+            self.length += 1;
+            if byte == b'\n' {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! println {
+    ($($argument:tt)*) => {{
+        let mut console = Console::new();
+        // Writing to Console cannot fail.
+        let _ = writeln!(console, $($argument)*);
+        console.flush();
+    }};
+}
+
+fn counter() -> u64 {
+    let value;
+    // SAFETY: reading the virtual counter has no side effects.
+    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack)) };
+    value
+}
+
+fn counter_frequency() -> u64 {
+    let value;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects.
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) value, options(nomem, nostack)) };
+    value
+}
+
+/// Entered from `_start` with a stack and zeroed .bss.
+#[no_mangle]
+extern "C" fn guest_main() -> ! {
+    let address = boards::test_guest::parameter_address(GUEST_RAM);
+    // SAFETY: the parameter page is inside this guest's RAM (the last page,
+    // which link.ld leaves out of the image and the stack).
+    let word = unsafe { core::ptr::read_volatile(address as *const u64) };
+    let Some(scenario) = Scenario::from_word(word) else {
+        println!("unknown scenario word {word:#x}");
+        stop(stop_code::FAILED);
+    };
+    println!("test guest running scenario {}", scenario.name());
+    match scenario {
+        Scenario::Greet => greet(),
+        Scenario::Escape => escape(),
+        Scenario::Benchmark => benchmark(),
+        Scenario::Heartbeat => heartbeat(),
+    }
+}
+
+fn check(condition: bool, what: &str) {
+    if !condition {
+        println!("CHECK FAILED: {what}");
+        stop(stop_code::FAILED);
+    }
+}
+
+fn greet() -> ! {
+    let [version, ..] = hypercall(call::VERSION, [0; 3]);
+    println!("hello from EL1: hypercall ABI {}.{}", version >> 16, version & 0xffff);
+    check(
+        version
+            == ((hypercall_abi::VERSION_MAJOR as u64) << 16) | hypercall_abi::VERSION_MINOR as u64,
+        "VERSION matches the ABI crate",
+    );
+    let uid = hypercall(call::CALL_UID, [0; 3]);
+    check(uid.map(|word| word as u32) == SERVICE_UID, "CALL_UID answers the service UID");
+    let [unknown, ..] = hypercall(0xc600_7777, [1, 2, 3]);
+    check(unknown == Status::NotSupported.as_register(), "unknown call is NOT_SUPPORTED");
+    let [outside, ..] = hypercall(call::CONSOLE_WRITE, [0x4900_0000, 8, 0]);
+    check(
+        outside == Status::InvalidParameter.as_register(),
+        "console write from outside the partition is refused",
+    );
+    let [too_long, ..] = hypercall(call::CONSOLE_WRITE, [GUEST_RAM.base, CONSOLE_WRITE_MAX + 1, 0]);
+    check(too_long == Status::InvalidParameter.as_register(), "oversized console write is refused");
+    let [smccc, ..] = hypercall(0x8000_0000, [0; 3]);
+    check(smccc == 0x1_0001, "SMCCC_VERSION is 1.1");
+    println!("all checks passed");
+    stop(stop_code::DONE)
+}
+
+fn escape() -> ! {
+    // The other test VM's RAM, by its physical address: not in this partition.
+    let target = 0x4900_0000u64;
+    println!("escape: reading IPA {target:#x}, outside this partition");
+    // SAFETY: deliberately not sound: this read must fault at stage 2 and the
+    // hypervisor must stop this VM before the instruction completes.
+    let value = unsafe { core::ptr::read_volatile(target as *const u64) };
+    println!("ESCAPED: read {value:#x} from {target:#x}");
+    stop(stop_code::FAILED)
+}
+
+fn benchmark() -> ! {
+    const ITERATIONS: u64 = 100_000;
+    let frequency = counter_frequency();
+    // Baseline: the same loop with the hypercall replaced by an ordinary call.
+    let start = counter();
+    for index in 0..ITERATIONS {
+        core::hint::black_box(index);
+    }
+    let baseline = counter() - start;
+    let start = counter();
+    for _ in 0..ITERATIONS {
+        hypercall(call::NULL, [0; 3]);
+    }
+    let ticks = counter() - start;
+    println!(
+        "benchmark null-hypercall iterations={ITERATIONS} ticks={ticks} baseline_ticks={baseline} frequency={frequency}"
+    );
+    stop(stop_code::DONE)
+}
+
+fn heartbeat() -> ! {
+    let interval = counter_frequency() / 5;
+    let mut next = counter();
+    for beat in 1..=15 {
+        next += interval;
+        while counter() < next {
+            core::hint::spin_loop();
+        }
+        println!("heartbeat {beat}");
+    }
+    stop(stop_code::DONE)
+}
+
+/// Any exception taken to this guest's EL1 vectors: report and stop.
+#[no_mangle]
+extern "C" fn guest_exception(vector: u64) -> ! {
+    let (syndrome, link, fault): (u64, u64, u64);
+    // SAFETY: reading the EL1 exception syndrome registers has no side effects.
+    unsafe {
+        asm!(
+            "mrs {}, esr_el1", "mrs {}, elr_el1", "mrs {}, far_el1",
+            out(reg) syndrome, out(reg) link, out(reg) fault,
+            options(nomem, nostack)
+        );
+    }
+    println!(
+        "guest exception: vector {vector}, ESR {syndrome:#x}, ELR {link:#x}, FAR {fault:#x}"
+    );
+    stop(stop_code::FAILED)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("guest panic: {info}");
+    stop(stop_code::FAILED)
+}

@@ -1,0 +1,113 @@
+//! `cargo xtask bench`: figures measured in guest instructions under
+//! `-icount shift=0,sleep=off`, where one instruction is one nanosecond of
+//! virtual time, so counter ticks convert to instruction counts.
+
+use crate::build::{workspace_root, Images};
+use crate::environment::step;
+use crate::machine::{machine_arguments, scenario_arguments};
+use crate::{Error, Result};
+use boards::test_guest::Scenario;
+use std::process::{Command, Stdio};
+
+/// One benchmark's figures.
+struct NullHypercall {
+    iterations: u64,
+    ticks: u64,
+    baseline_ticks: u64,
+    frequency: u64,
+}
+
+impl NullHypercall {
+    /// Instructions per counter tick under `-icount shift=0`.
+    fn instructions_per_tick(&self) -> f64 {
+        1e9 / self.frequency as f64
+    }
+
+    fn per_iteration(&self, ticks: u64) -> f64 {
+        ticks as f64 * self.instructions_per_tick() / self.iterations as f64
+    }
+}
+
+fn field(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+}
+
+fn parse(console: &str) -> Result<NullHypercall> {
+    let line = console
+        .lines()
+        .find(|line| line.contains("benchmark null-hypercall"))
+        .ok_or_else(|| Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | ")))?;
+    let get = |name| field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")));
+    Ok(NullHypercall {
+        iterations: get("iterations")?,
+        ticks: get("ticks")?,
+        baseline_ticks: get("baseline_ticks")?,
+        frequency: get("frequency")?,
+    })
+}
+
+/// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
+pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
+    let mut line = machine_arguments(cpu, images)?;
+    line.extend(scenario_arguments("alpha", Scenario::Benchmark)?);
+    line.extend(["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"].map(String::from));
+    line.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("measuring the null hypercall on {cpu} (QEMU -icount shift=0)"));
+    let output = Command::new(&line[0])
+        .args(&line[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
+    let console = String::from_utf8_lossy(&output.stdout);
+    let figures = parse(&console)?;
+    let baseline = figures.per_iteration(figures.baseline_ticks);
+    let round_trip = figures.per_iteration(figures.ticks);
+    let table = format!(
+        "| measurement ({cpu}, {} iterations) | guest instructions per iteration |\n\
+         |---|---|\n\
+         | empty loop (baseline) | {baseline:.1} |\n\
+         | null hypercall loop (HVC to EL2 and back) | {round_trip:.1} |\n\
+         | null hypercall round trip, baseline subtracted | {:.1} |\n",
+        figures.iterations,
+        round_trip - baseline
+    );
+    println!("{table}");
+    if write {
+        record(&table)?;
+    }
+    Ok(())
+}
+
+const BEGIN: &str = "<!-- null-hypercall:begin -->";
+const END: &str = "<!-- null-hypercall:end -->";
+
+/// Replaces the null-hypercall table in docs/benchmarks.md.
+fn record(table: &str) -> Result<()> {
+    let path = workspace_root().join("docs/benchmarks.md");
+    let file_error = |source| Error::File { path: path.display().to_string(), source };
+    let text = std::fs::read_to_string(&path).map_err(file_error)?;
+    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(Error::Benchmark(format!("{} lacks the markers {BEGIN} and {END}", path.display())));
+    };
+    let updated = format!("{}{BEGIN}\n{table}{}", &text[..start], &text[end..]);
+    std::fs::write(&path, updated).map_err(file_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_guest_line() {
+        let console = "[alpha] test guest running scenario benchmark\n\
+            [alpha] benchmark null-hypercall iterations=100 ticks=50 baseline_ticks=5 frequency=62500000\n";
+        let figures = parse(console).unwrap();
+        assert_eq!(figures.iterations, 100);
+        assert_eq!(figures.ticks, 50);
+        assert_eq!(figures.baseline_ticks, 5);
+        assert!((figures.per_iteration(50) - 8.0).abs() < 1e-9);
+        assert!(parse("nothing here").is_err());
+    }
+}

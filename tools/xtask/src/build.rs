@@ -1,0 +1,117 @@
+//! Building the images, and the test command.
+
+use crate::environment::{run_checked, step, TARGET};
+use crate::{machine, Error, Result};
+use object::{Object, ObjectSegment};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Crates that build for the bare-metal target, not the host.
+const TARGET_CRATES: [&str; 2] = ["elastos-hypervisor", "test-guest"];
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
+        // The manifest folder exists while cargo runs xtask; fall back to it as given.
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    })
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// The files a build produces.
+pub struct Images {
+    /// The hypervisor's ELF (QEMU loads it with `-kernel`).
+    pub hypervisor: PathBuf,
+    /// The test guest as a flat binary, loaded into each test VM's RAM.
+    pub test_guest: PathBuf,
+}
+
+impl Images {
+    /// Where a build puts the images.
+    pub fn expected() -> Self {
+        let output = workspace_root().join("target").join(TARGET).join("release");
+        Self { hypervisor: output.join("elastos-hypervisor"), test_guest: output.join("test-guest.bin") }
+    }
+}
+
+/// Builds the hypervisor and the guests.
+pub fn build() -> Result<Images> {
+    step(&format!("building the hypervisor and guests for {TARGET}"));
+    let mut command = cargo();
+    command.args(["build", "--release", "--target", TARGET]);
+    for name in TARGET_CRATES {
+        command.args(["--package", name]);
+    }
+    run_checked(&mut command)?;
+    let images = Images::expected();
+    flatten(&images.test_guest.with_extension(""), &images.test_guest)?;
+    Ok(images)
+}
+
+/// Writes the loadable segments of an ELF as one flat image starting at its
+/// lowest physical address.
+fn flatten(elf_path: &Path, output: &Path) -> Result<()> {
+    let file_error = |source| Error::File { path: elf_path.display().to_string(), source };
+    let bytes = std::fs::read(elf_path).map_err(file_error)?;
+    let bad = |reason: String| Error::BadImage { path: elf_path.display().to_string(), reason };
+    let elf = object::File::parse(&*bytes).map_err(|error| bad(error.to_string()))?;
+    let segments: Vec<(u64, &[u8])> = elf
+        .segments()
+        .filter_map(|segment| {
+            let data = segment.data().ok()?;
+            (!data.is_empty()).then_some((segment.address(), data))
+        })
+        .collect();
+    let base = segments.iter().map(|(address, _)| *address).min().ok_or_else(|| bad("no loadable segment".into()))?;
+    if elf.entry() != base {
+        return Err(bad(format!("entry {:#x} is not at the image base {base:#x}", elf.entry())));
+    }
+    let end = segments.iter().map(|(address, data)| address + data.len() as u64).max().unwrap_or(base);
+    let mut image = vec![0u8; (end - base) as usize];
+    for (address, data) in segments {
+        let offset = (address - base) as usize;
+        image[offset..offset + data.len()].copy_from_slice(data);
+    }
+    std::fs::write(output, image).map_err(|source| Error::File { path: output.display().to_string(), source })
+}
+
+/// `cargo xtask test`: formatting, lints, unit tests, then the QEMU tests.
+pub fn test(filter: Option<&str>) -> Result<()> {
+    step("checking formatting (cargo fmt)");
+    run_checked(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("linting host crates (cargo clippy)");
+    let mut host = cargo();
+    host.args(["clippy", "--workspace", "--all-targets"]);
+    for name in TARGET_CRATES {
+        host.args(["--exclude", name]);
+    }
+    run_checked(host.args(["--", "-D", "warnings"]))?;
+    step(&format!("linting {TARGET} crates (cargo clippy)"));
+    let mut target = cargo();
+    target.args(["clippy", "--release", "--target", TARGET]);
+    for name in TARGET_CRATES {
+        target.args(["--package", name]);
+    }
+    run_checked(target.args(["--", "-D", "warnings"]))?;
+    let images = build()?;
+    let arguments_file = workspace_root().join("target").join("elastos").join("qemu-arguments");
+    machine::write_arguments_file(&images, &arguments_file)?;
+    step("running unit and QEMU tests (cargo test)");
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]);
+    for name in TARGET_CRATES {
+        tests.args(["--exclude", name]);
+    }
+    if let Some(filter) = filter {
+        tests.arg(filter);
+    }
+    tests
+        .env("ELASTOS_QEMU_ARGS_FILE", &arguments_file)
+        .env("ELASTOS_HYPERVISOR_ELF", &images.hypervisor);
+    run_checked(&mut tests)
+}
