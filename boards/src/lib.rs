@@ -8,6 +8,7 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]
 
+pub mod boot_image;
 pub mod qemu_virt;
 pub mod test_guest;
 
@@ -40,6 +41,8 @@ impl Region {
 /// What kind of software a virtual machine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VirtualMachineKind {
+    /// A Linux kernel with an initramfs, booted with a generated device tree.
+    Linux,
     /// The small EL1 test guest (`tests/test-guest`).
     Test,
 }
@@ -51,9 +54,9 @@ pub struct VirtualMachine {
     pub name: &'static str,
     /// What it runs.
     pub kind: VirtualMachineKind,
-    /// Physical CPU its one vCPU is pinned to.
-    pub cpu: usize,
-    /// Physical memory backing the VM's RAM. The loader places the image at its base.
+    /// Physical CPUs its vCPUs are pinned to: vCPU `n` runs on `cpus[n]`.
+    pub cpus: &'static [usize],
+    /// Physical memory backing the VM's RAM.
     pub memory: Region,
     /// Guest-physical address at which the VM sees its RAM.
     pub guest_memory_base: u64,

@@ -22,6 +22,11 @@ pub const VIRTIO_MMIO: Region = Region { base: 0x0a00_0000, size: 0x4000 };
 pub const FIRMWARE_DEVICE_TREE: Region = Region { base: 0x4000_0000, size: 0x20_0000 };
 /// The hypervisor's own memory: its image, stacks and frame pool.
 pub const HYPERVISOR: Region = Region { base: 0x4020_0000, size: 0x3e0_0000 };
+/// Where the loader places the boot-image index and the VMs' images
+/// (`boot_image`). Mapped into no VM.
+pub const STAGING: Region = Region { base: 0x4400_0000, size: 0x0c00_0000 };
+/// The physical UART's interrupt (SPI 1).
+pub const UART_INTERRUPT: u32 = 33;
 /// The counter frequency QEMU gives the generic timer (CNTFRQ_EL0).
 pub const COUNTER_FREQUENCY: u64 = 62_500_000;
 
@@ -31,20 +36,32 @@ const TEST_VM_MEMORY: u64 = 16 << 20;
 /// The virtual machines of the system.
 pub const VIRTUAL_MACHINES: &[VirtualMachine] = &[
     VirtualMachine {
+        name: "linux",
+        kind: VirtualMachineKind::Linux,
+        cpus: &[0, 1],
+        memory: Region { base: 0x8000_0000, size: 1 << 30 },
+        guest_memory_base: 0x4000_0000,
+    },
+    VirtualMachine {
         name: "alpha",
         kind: VirtualMachineKind::Test,
-        cpu: 1,
-        memory: Region { base: 0x4800_0000, size: TEST_VM_MEMORY },
+        cpus: &[2],
+        memory: Region { base: 0x5000_0000, size: TEST_VM_MEMORY },
         guest_memory_base: 0x4000_0000,
     },
     VirtualMachine {
         name: "beta",
         kind: VirtualMachineKind::Test,
-        cpu: 2,
-        memory: Region { base: 0x4900_0000, size: TEST_VM_MEMORY },
+        cpus: &[3],
+        memory: Region { base: 0x5100_0000, size: TEST_VM_MEMORY },
         guest_memory_base: 0x4000_0000,
     },
 ];
+
+/// The index of the VM called `name` in [`VIRTUAL_MACHINES`].
+pub fn machine_index(name: &str) -> Option<usize> {
+    VIRTUAL_MACHINES.iter().position(|machine| machine.name.as_bytes() == name.as_bytes())
+}
 
 /// The CPU index of the core whose MPIDR_EL1 is `mpidr`, if it is one of ours.
 /// QEMU numbers the cores of one cluster in affinity level 0.
@@ -72,9 +89,15 @@ mod tests {
             assert!(machine.memory.base >= RAM.base && machine.memory.end() <= RAM.end());
             assert!(!machine.memory.overlaps(&HYPERVISOR));
             assert!(!machine.memory.overlaps(&FIRMWARE_DEVICE_TREE));
-            assert!(machine.cpu < CPU_COUNT);
+            assert!(!machine.memory.overlaps(&STAGING));
+            assert!(machine.cpus.iter().all(|&cpu| cpu < CPU_COUNT));
             for other in &VIRTUAL_MACHINES[index + 1..] {
-                assert!(!machine.memory.overlaps(&other.memory), "{} and {}", machine.name, other.name);
+                assert!(
+                    !machine.memory.overlaps(&other.memory),
+                    "{} and {}",
+                    machine.name,
+                    other.name
+                );
             }
         }
     }

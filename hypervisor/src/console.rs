@@ -41,6 +41,8 @@ register_structs! {
         (0x1c => _reserved1),
         (0x30 => control: ReadWrite<u32, CR::Register>),
         (0x34 => _reserved2),
+        (0x38 => interrupt_mask: ReadWrite<u32>),
+        (0x3c => _reserved3),
         (0x44 => interrupt_clear: WriteOnly<u32>),
         (0x48 => @END),
     }
@@ -69,6 +71,14 @@ impl Pl011 {
         }
         self.registers.data.set(byte as u32);
     }
+
+    fn read_byte(&mut self) -> Option<u8> {
+        if self.registers.flags.is_set(FR::RXFE) {
+            None
+        } else {
+            Some(self.registers.data.get() as u8)
+        }
+    }
 }
 
 impl Write for Pl011 {
@@ -87,33 +97,104 @@ impl Write for Pl011 {
 // serialises every access, so moving the driver between CPUs is sound.
 unsafe impl Send for Pl011 {}
 
-static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+/// The console: the UART and which source's line is open, if a source
+/// writes a line in fragments (a guest's emulated UART).
+struct Console {
+    uart: Pl011,
+    open_line: Option<Source>,
+}
+
+static CONSOLE: Mutex<Option<Console>> = Mutex::new(None);
 
 /// Takes the UART. Called once by the primary CPU after the MMU is on.
 pub fn init() {
-    *CONSOLE.lock() = Some(Pl011::board());
+    *CONSOLE.lock() = Some(Console { uart: Pl011::board(), open_line: None });
+}
+
+/// Lets the UART interrupt the hypervisor when input arrives, or stops it
+/// (while the VM that takes the input has no room for more).
+pub fn set_input_interrupt(enabled: bool) {
+    if let Some(console) = CONSOLE.lock().as_mut() {
+        // RXIM and RTIM: receive and receive-timeout interrupts.
+        let mask = if enabled { (1 << 4) | (1 << 6) } else { 0 };
+        console.uart.registers.interrupt_mask.set(mask);
+    }
+}
+
+/// Takes the bytes typed on the console, as many as `buffer` holds.
+pub fn read_input(buffer: &mut [u8]) -> usize {
+    let mut console = CONSOLE.lock();
+    let Some(console) = console.as_mut() else {
+        return 0;
+    };
+    let mut count = 0;
+    while count < buffer.len() {
+        match console.uart.read_byte() {
+            Some(byte) => {
+                buffer[count] = byte;
+                count += 1;
+            }
+            None => break,
+        }
+    }
+    count
 }
 
 /// Where a console line comes from.
-#[derive(Clone, Copy)]
-pub enum Source<'a> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Source {
     /// The hypervisor, running on the given CPU.
     Hypervisor(usize),
     /// A VM, by name.
-    Machine(&'a str),
+    Machine(&'static str),
+}
+
+impl Console {
+    fn tag(&mut self, source: Source) {
+        // The UART cannot fail; a formatting error only truncates the line.
+        let _ = match source {
+            Source::Hypervisor(cpu) => write!(self.uart, "[hv cpu{cpu}] "),
+            Source::Machine(name) => write!(self.uart, "[{name}] "),
+        };
+    }
+
+    /// Ends a line some source left open, so the next text starts a line.
+    fn close_open_line(&mut self) {
+        if self.open_line.take().is_some() {
+            let _ = self.uart.write_str("\n");
+        }
+    }
 }
 
 /// Writes one line, tagged with its source.
 pub fn write_line(source: Source, arguments: fmt::Arguments) {
     let mut console = CONSOLE.lock();
-    if let Some(uart) = console.as_mut() {
-        // The UART cannot fail; a formatting error only truncates the line.
-        let _ = match source {
-            Source::Hypervisor(cpu) => write!(uart, "[hv cpu{cpu}] "),
-            Source::Machine(name) => write!(uart, "[{name}] "),
-        };
-        let _ = uart.write_fmt(arguments);
-        let _ = uart.write_str("\n");
+    if let Some(console) = console.as_mut() {
+        console.close_open_line();
+        console.tag(source);
+        let _ = console.uart.write_fmt(arguments);
+        let _ = console.uart.write_str("\n");
+    }
+}
+
+/// Writes bytes of a line that arrives a piece at a time (a guest's UART
+/// output). The tag goes before the first byte of each line; a line another
+/// source interrupts is continued on a new, tagged line.
+pub fn write_fragment(source: Source, bytes: &[u8]) {
+    let mut console = CONSOLE.lock();
+    let Some(console) = console.as_mut() else {
+        return;
+    };
+    for &byte in bytes {
+        if console.open_line != Some(source) {
+            console.close_open_line();
+            console.tag(source);
+            console.open_line = Some(source);
+        }
+        console.uart.write_byte(byte);
+        if byte == b'\n' {
+            console.open_line = None;
+        }
     }
 }
 

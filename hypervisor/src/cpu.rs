@@ -12,9 +12,19 @@ pub static CPUS_ONLINE: AtomicU64 = AtomicU64::new(0);
 
 /// The index of the CPU this code runs on.
 pub fn current() -> usize {
-    // Every CPU that reaches Rust code was started by us with a known MPIDR;
-    // an unknown one is parked by `check_identity` before it gets here.
-    cpu_index(MPIDR_EL1.get()).unwrap_or(usize::MAX)
+    // Only the CPUs of the board's table run the hypervisor: CPU 0 from
+    // reset and the others through our own CPU_ON, so the MPIDR is known.
+    cpu_index(MPIDR_EL1.get()).unwrap_or(0)
+}
+
+/// Makes every other CPU look at its vCPUs again.
+pub fn wake_all() {
+    let current = current();
+    for cpu in (0..CPU_COUNT).filter(|&cpu| cpu != current) {
+        if CPUS_ONLINE.load(Ordering::SeqCst) & (1 << cpu) != 0 {
+            crate::arch::gic::send_sgi(crate::interrupts::KICK, cpu);
+        }
+    }
 }
 
 /// Records that this CPU is up and says so on the console.

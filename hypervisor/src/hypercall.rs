@@ -6,7 +6,9 @@
 //! guest goes on, as SMCCC requires.
 
 use crate::psci;
-use crate::vm::{StopReason, Vcpu};
+use crate::trap::Outcome;
+use crate::vcpu::Vcpu;
+use crate::vm::StopReason;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hypercall_abi::{
     call, owner_of, Status, CONSOLE_WRITE_MAX, OWNER_ARCHITECTURE, OWNER_STANDARD_SECURE,
@@ -24,7 +26,10 @@ const SMCCC_VERSION: u32 = 0x8000_0000;
 const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
 
 /// Handles the call in the vCPU's registers and writes its results there.
-pub fn handle(vcpu: &mut Vcpu) -> Result<(), StopReason> {
+/// Kept out of line under a fixed name so the tests can break on it.
+#[export_name = "handle_hypercall"]
+#[inline(never)]
+pub fn handle(vcpu: &mut Vcpu) -> Result<Outcome, StopReason> {
     let function = vcpu.registers.x[0] as u32;
     let result = match owner_of(function) {
         OWNER_ARCHITECTURE => architecture(function),
@@ -36,7 +41,7 @@ pub fn handle(vcpu: &mut Vcpu) -> Result<(), StopReason> {
         UNSUPPORTED_CALLS.fetch_add(1, Ordering::Relaxed);
     }
     vcpu.registers.x[0] = result;
-    Ok(())
+    Ok(Outcome::Continue)
 }
 
 fn architecture(function: u32) -> u64 {

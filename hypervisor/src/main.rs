@@ -4,27 +4,34 @@
 //! Start-up, in order: the primary CPU enters at `_start` (arch/aarch64/entry.S)
 //! at EL2, turns on its MMU ([`arch::mmu`]), takes the console, hands the frame
 //! pool to the allocator ([`memory`]), builds each VM's stage-2 partition
-//! ([`vm`]), starts the secondary CPUs with PSCI ([`cpu`]) and then every CPU
-//! runs the VMs pinned to it. Guest exits are decoded in [`trap`]; hypercalls
-//! follow SMCCC ([`hypercall`], [`psci`]). When the last VM stops, the machine
-//! powers off.
+//! ([`vm`]) and starts those that have images ([`images`]), starts the
+//! secondary CPUs with PSCI ([`cpu`]) and then every CPU runs the vCPUs pinned
+//! to it ([`vcpu`]). Guest exits are decoded in [`trap`]; hypercalls follow
+//! SMCCC ([`hypercall`], [`psci`]); the GIC and UART are emulated
+//! ([`emulation`]) and physical interrupts handled at EL2 ([`interrupts`]).
+//! When the last VM stops, the machine powers off.
 //!
-//! Unsafe code lives in [`arch`], [`memory`], [`console`] and the guest-memory
-//! reader of [`vm`]; each block states what makes it sound.
+//! Unsafe code lives in [`arch`], [`memory`], [`console`], the guest-memory
+//! access of [`vm`] and the staging reader of [`images`]; each block states
+//! what makes it sound.
 #![no_std]
 #![no_main]
 
 mod arch;
 mod console;
 mod cpu;
+mod emulation;
 mod firmware;
 mod hypercall;
+mod images;
+mod interrupts;
 mod memory;
 mod psci;
 mod trap;
+mod vcpu;
 mod vm;
 
-use aarch64_cpu::registers::{Readable, CurrentEL, ELR_EL2, ESR_EL2, FAR_EL2, SPSR_EL2};
+use aarch64_cpu::registers::{CurrentEL, Readable, ELR_EL2, ESR_EL2, FAR_EL2, SPSR_EL2};
 use hypervisor_core::exception::Syndrome;
 
 /// The hypervisor's version, printed at start.
@@ -44,10 +51,13 @@ extern "C" fn primary_main(device_tree: u64) -> ! {
     );
     let frames = memory::init();
     log!("frame pool: {frames} frames of 4 KiB");
+    interrupts::init_primary();
+    interrupts::init_cpu();
     cpu::report_online();
+    images::init();
     vm::create_all();
     cpu::start_secondaries();
-    vm::run_this_cpu()
+    vcpu::run_this_cpu()
 }
 
 /// First Rust code of a secondary CPU, started by PSCI `CPU_ON`.
@@ -55,8 +65,9 @@ extern "C" fn primary_main(device_tree: u64) -> ! {
 extern "C" fn secondary_main(_cpu: u64) -> ! {
     arch::mmu::enable();
     arch::mmu::configure_traps();
+    interrupts::init_cpu();
     cpu::report_online();
-    vm::run_this_cpu()
+    vcpu::run_this_cpu()
 }
 
 /// Registers saved by the vector stub for an exception taken at EL2.

@@ -1,21 +1,41 @@
 //! What the hypervisor does when a guest traps.
 
+use crate::arch::gic;
 use crate::arch::ExceptionKind;
-use crate::vm::{StopReason, Vcpu};
-use crate::{hypercall, log};
+use crate::vcpu::Vcpu;
+use crate::vm::StopReason;
+use crate::{emulation, hypercall, interrupts, log};
 use aarch64_cpu::registers::{
     Readable, Writeable, ELR_EL1, ESR_EL1, ESR_EL2, FAR_EL2, HPFAR_EL2, SPSR_EL1, VBAR_EL1,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
-use hypervisor_core::exception::{fault_ipa, ExceptionClass, Syndrome, SystemRegisterAccess};
+use hypervisor_core::exception::{
+    fault_ipa, system_register, ExceptionClass, Syndrome, SystemRegisterAccess,
+};
 
 /// System-register accesses the hypervisor refused with an UNDEFINED
 /// exception, over all VMs.
 #[no_mangle]
 pub static UNDEFINED_INJECTED: AtomicU64 = AtomicU64::new(0);
 
+/// What the vCPU does after a handled trap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Go back into the guest.
+    Continue,
+    /// This vCPU is off (PSCI `CPU_OFF`): leave the CPU.
+    PowerOff,
+}
+
+/// ICC_SGI1R_EL1: generate a group 1 SGI.
+const SGI_GROUP1: u32 = system_register(3, 0, 12, 11, 5);
+/// ICC_ASGI1R_EL1: generate an SGI for the other security state (one state here).
+const SGI_ALTERNATE_GROUP1: u32 = system_register(3, 1, 12, 11, 6);
+/// ICC_SGI0R_EL1: generate a group 0 SGI.
+const SGI_GROUP0: u32 = system_register(3, 2, 12, 11, 7);
+
 /// Handles one exit from `vcpu`. `Err` means the VM must stop.
-pub fn handle(vcpu: &mut Vcpu, kind: ExceptionKind) -> Result<(), StopReason> {
+pub fn handle(vcpu: &mut Vcpu, kind: ExceptionKind) -> Result<Outcome, StopReason> {
     // Bit 4 of SPSR is M[4]: set when the guest was in AArch32 state.
     if vcpu.registers.pstate & (1 << 4) != 0 {
         return Err(StopReason::Aarch32);
@@ -23,47 +43,55 @@ pub fn handle(vcpu: &mut Vcpu, kind: ExceptionKind) -> Result<(), StopReason> {
     match kind {
         ExceptionKind::Synchronous => handle_synchronous(vcpu),
         ExceptionKind::SystemError => Err(StopReason::SystemError { syndrome: ESR_EL2.get() }),
-        // No physical interrupt is enabled at the GIC yet; one arriving here
-        // is spurious and the guest simply resumes.
-        ExceptionKind::Irq | ExceptionKind::Fiq => Ok(()),
+        ExceptionKind::Irq | ExceptionKind::Fiq => {
+            interrupts::handle(Some(vcpu));
+            Ok(Outcome::Continue)
+        }
     }
 }
 
-fn handle_synchronous(vcpu: &mut Vcpu) -> Result<(), StopReason> {
+fn handle_synchronous(vcpu: &mut Vcpu) -> Result<Outcome, StopReason> {
     let syndrome = Syndrome(ESR_EL2.get());
     match syndrome.class() {
-        ExceptionClass::Hvc64 => {
-            // ELR_EL2 already points past the HVC.
-            hypercall::handle(vcpu)
-        }
+        // ELR_EL2 already points past the HVC.
+        ExceptionClass::Hvc64 => hypercall::handle(vcpu),
         ExceptionClass::Smc64 => {
             // A trapped SMC leaves ELR_EL2 on the SMC itself.
             vcpu.registers.pc += 4;
             hypercall::handle(vcpu)
         }
         ExceptionClass::WfiWfe => {
-            // Nothing can wake a vCPU yet (no virtual interrupts), so waiting
-            // would be forever: the wait completes at once.
             vcpu.registers.pc += 4;
-            Ok(())
+            // Sleep until a physical interrupt is pending (it is taken on the
+            // way back into the guest), unless a virtual one is waiting.
+            if !vcpu.has_pending_interrupt() && !vcpu.machine.leaving() {
+                gic::wait_for_interrupt();
+            }
+            Ok(Outcome::Continue)
         }
-        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower => {
-            stage2_fault(vcpu, syndrome.0)
+        ExceptionClass::DataAbortLower => {
+            let address = fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
+            match emulation::data_abort(vcpu, syndrome, address) {
+                Some(result) => result.map(|()| Outcome::Continue),
+                None => stage2_fault(vcpu, syndrome.0),
+            }
         }
+        ExceptionClass::InstructionAbortLower => stage2_fault(vcpu, syndrome.0),
         ExceptionClass::SystemRegister64 => {
-            system_register(vcpu, syndrome.system_register_access().expect("EC 0x18 has a system-register ISS"));
-            Ok(())
+            let access =
+                syndrome.system_register_access().expect("EC 0x18 has a system-register ISS");
+            system_register_access(vcpu, access);
+            Ok(Outcome::Continue)
         }
         _ => Err(StopReason::UnexpectedTrap { syndrome: syndrome.0, pc: vcpu.registers.pc }),
     }
 }
 
-/// A guest touched an address its stage-2 tables do not map. Nothing is
-/// emulated there yet, so the VM stops. Kept out of line so the tests can
-/// break on it.
+/// A guest touched an address its stage-2 tables do not map and no device
+/// emulates: the VM stops. Kept out of line so the tests can break on it.
 #[no_mangle]
 #[inline(never)]
-pub fn stage2_fault(vcpu: &mut Vcpu, syndrome: u64) -> Result<(), StopReason> {
+pub fn stage2_fault(vcpu: &mut Vcpu, syndrome: u64) -> Result<Outcome, StopReason> {
     let address = fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
     log!(
         "vm {}: stage-2 fault at IPA {} ({}, ESR {:#x}, pc {:#x})",
@@ -76,10 +104,20 @@ pub fn stage2_fault(vcpu: &mut Vcpu, syndrome: u64) -> Result<(), StopReason> {
     Err(StopReason::Stage2Fault { address, syndrome, pc: vcpu.registers.pc })
 }
 
-/// Emulates the debug and performance-monitor registers that MDCR_EL2 traps:
-/// the guest sees no debug or PMU resources (reads as zero, writes ignored).
-/// Anything else that traps is refused with an UNDEFINED exception.
-fn system_register(vcpu: &mut Vcpu, access: SystemRegisterAccess) {
+/// Trapped system-register accesses: SGI generation goes to the vGIC; the
+/// debug and performance-monitor registers that MDCR_EL2 traps read as zero
+/// and ignore writes (the guest sees no debug or PMU resources). Anything
+/// else is refused with an UNDEFINED exception.
+fn system_register_access(vcpu: &mut Vcpu, access: SystemRegisterAccess) {
+    let value =
+        if access.register() == 31 { 0 } else { vcpu.registers.x[access.register() as usize] };
+    let encoding = access.encoding();
+    if !access.is_read() && [SGI_GROUP1, SGI_ALTERNATE_GROUP1, SGI_GROUP0].contains(&encoding) {
+        let kick = vcpu.machine.devices.lock().gic.send_sgi(vcpu.index, value);
+        interrupts::kick(vcpu.machine, kick);
+        vcpu.registers.pc += 4;
+        return;
+    }
     let debug = access.op0() == 2;
     let performance_monitor = access.op0() == 3
         && ((access.crn() == 9 && (access.op1() == 0 || access.op1() == 3))

@@ -1,23 +1,41 @@
-//! Virtual machines: their stage-2 partitions, their vCPUs and the run loop.
+//! Virtual machines: their stage-2 partitions, images, devices and life cycle.
 //!
-//! Each VM of the board's table gets its own stage-2 translation tables that
-//! map exactly its RAM, and one vCPU pinned to the CPU the table names. A CPU
-//! runs its VMs one after the other; when the last VM of the system stops, the
+//! Each VM of the board's table gets stage-2 tables that map exactly its RAM,
+//! and vCPUs pinned to the CPUs the table names. A VM starts from the images
+//! the boot-image index gives it (copied from the staging region each time it
+//! starts, so a restart begins from pristine images). A VM stops as a whole:
+//! the first stop or reset request wins, every vCPU leaves its CPU, and the
+//! last one out finishes the job. When the last VM of the system stops, the
 //! hypervisor powers the machine off.
 
-use crate::arch::{self, El1State, GuestRegisters};
+use crate::arch::gic;
 use crate::memory::PoolTables;
-use crate::{firmware, log, trap};
-use aarch64_cpu::registers::{Writeable, HCR_EL2, VTCR_EL2, VTTBR_EL2};
-use boards::qemu_virt::VIRTUAL_MACHINES;
+use crate::{firmware, images, log};
+use boards::qemu_virt::{self, VIRTUAL_MACHINES};
+use boards::VirtualMachineKind;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress, PAGE_SIZE};
 use hypervisor_core::page_table::{self, Stage2Attributes, Stage2Table};
+use hypervisor_core::uart::VirtualUart;
+use hypervisor_core::vgic::VirtualGic;
 use spin::{Mutex, Once};
 
 /// Number of VMs on this board.
 pub const MACHINE_COUNT: usize = VIRTUAL_MACHINES.len();
+
+/// The most vCPUs any VM of the board has.
+pub const MAX_VCPUS: usize = {
+    let mut most = 0;
+    let mut index = 0;
+    while index < MACHINE_COUNT {
+        if VIRTUAL_MACHINES[index].cpus.len() > most {
+            most = VIRTUAL_MACHINES[index].cpus.len();
+        }
+        index += 1;
+    }
+    most
+};
 
 /// VTTBR_EL2 value of each VM (VMID and stage-2 root), for the gdbstub tests.
 #[no_mangle]
@@ -34,7 +52,11 @@ pub static VM_STATES: [AtomicU8; MACHINE_COUNT] =
 pub static VM_STAGE2_FAULTS: [AtomicU64; MACHINE_COUNT] =
     [const { AtomicU64::new(0) }; MACHINE_COUNT];
 
-/// VMs not yet stopped; the machine powers off when this reaches zero.
+/// How many times each VM has been started (1 after its first boot).
+#[no_mangle]
+pub static VM_STARTS: [AtomicU64; MACHINE_COUNT] = [const { AtomicU64::new(0) }; MACHINE_COUNT];
+
+/// VMs started and not yet stopped; the machine powers off when this reaches zero.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 static MACHINES: [Once<Machine>; MACHINE_COUNT] = [const { Once::new() }; MACHINE_COUNT];
@@ -43,9 +65,9 @@ static MACHINES: [Once<Machine>; MACHINE_COUNT] = [const { Once::new() }; MACHIN
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
-    /// Not built yet.
+    /// Not built, or no images to start it with.
     Absent = 0,
-    /// Built; its vCPU runs or waits for its CPU.
+    /// Started; its vCPUs run or wait for their CPUs.
     Running = 1,
     /// Stopped for good.
     Stopped = 2,
@@ -56,8 +78,10 @@ pub enum State {
 pub enum StopReason {
     /// The guest asked to stop (`VM_STOP`) with this code.
     Requested(u64),
-    /// The guest called PSCI `SYSTEM_OFF`.
+    /// The guest called PSCI `SYSTEM_OFF`, or its last vCPU called `CPU_OFF`.
     PoweredOff,
+    /// The guest called PSCI `SYSTEM_RESET`: the VM restarts.
+    Reset,
     /// The guest touched guest-physical memory its partition does not map.
     Stage2Fault {
         /// The faulting guest-physical address.
@@ -66,6 +90,13 @@ pub enum StopReason {
         syndrome: u64,
         /// Where the guest was.
         pc: u64,
+    },
+    /// The guest accessed an emulated device in a way that cannot be emulated.
+    BadDeviceAccess {
+        /// The guest-physical address of the access.
+        address: GuestPhysicalAddress,
+        /// ESR_EL2 of the access.
+        syndrome: u64,
     },
     /// The guest trapped in a way the hypervisor does not handle.
     UnexpectedTrap {
@@ -85,23 +116,71 @@ pub enum StopReason {
 
 impl fmt::Display for StopReason {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use hypervisor_core::exception::Syndrome;
         match *self {
             Self::Requested(code) => write!(formatter, "requested stop, code {code}"),
-            Self::PoweredOff => write!(formatter, "PSCI SYSTEM_OFF"),
+            Self::PoweredOff => write!(formatter, "powered off"),
+            Self::Reset => write!(formatter, "reset"),
             Self::Stage2Fault { address, syndrome, pc } => write!(
                 formatter,
                 "stage-2 fault at IPA {address} (ESR {syndrome:#x}, {}, pc {pc:#x})",
-                hypervisor_core::exception::Syndrome(syndrome).class().name()
+                Syndrome(syndrome).class().name()
+            ),
+            Self::BadDeviceAccess { address, syndrome } => write!(
+                formatter,
+                "device access at IPA {address} that cannot be emulated (ESR {syndrome:#x})"
             ),
             Self::UnexpectedTrap { syndrome, pc } => write!(
                 formatter,
                 "unhandled trap {} (ESR {syndrome:#x}, pc {pc:#x})",
-                hypervisor_core::exception::Syndrome(syndrome).class().name()
+                Syndrome(syndrome).class().name()
             ),
             Self::Aarch32 => write!(formatter, "exception from AArch32 state"),
             Self::SystemError { syndrome } => write!(formatter, "SError (ESR {syndrome:#x})"),
         }
     }
+}
+
+/// Power state of a vCPU, as PSCI sees it.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    /// Off: waiting for `CPU_ON`.
+    Off = 0,
+    /// On (or about to run on its CPU).
+    On = 1,
+}
+
+/// What a VM has been asked to do as a whole.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Request {
+    None = 0,
+    Stop = 1,
+    Reset = 2,
+}
+
+/// Where a vCPU starts when it is powered on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartPoint {
+    /// The first instruction.
+    pub entry: u64,
+    /// The value of x0.
+    pub context: u64,
+}
+
+/// Per-vCPU control shared between CPUs.
+struct VcpuControl {
+    power: AtomicU8,
+    start: Mutex<StartPoint>,
+}
+
+/// The devices the hypervisor emulates for a VM.
+pub struct Devices {
+    /// The virtual GICv3.
+    pub gic: VirtualGic,
+    /// The emulated PL011 (Linux VMs).
+    pub uart: VirtualUart,
 }
 
 /// One VM.
@@ -112,6 +191,16 @@ pub struct Machine {
     pub description: &'static boards::VirtualMachine,
     stage2: Stage2Table,
     console: Mutex<LineBuffer>,
+    /// The emulated devices, under one lock.
+    pub devices: Mutex<Devices>,
+    vcpus: [VcpuControl; MAX_VCPUS],
+    /// vCPUs powered on (running or about to).
+    active_vcpus: AtomicUsize,
+    request: AtomicU8,
+    stop_reason: Mutex<Option<StopReason>>,
+    /// CNTVOFF_EL2 of this VM: the physical count when it last started, so
+    /// its virtual counter starts near zero.
+    pub counter_offset: AtomicU64,
 }
 
 /// An error reaching guest memory.
@@ -127,9 +216,23 @@ impl Machine {
         self.description.name
     }
 
+    /// Number of vCPUs.
+    pub fn vcpu_count(&self) -> usize {
+        self.description.cpus.len()
+    }
+
     /// The VTTBR_EL2 value that selects this VM's stage-2 tables.
     pub fn vttbr(&self) -> u64 {
         page_table::vttbr_el2(self.index as u8 + 1, self.stage2.root())
+    }
+
+    /// Current life-cycle state.
+    pub fn state(&self) -> State {
+        match VM_STATES[self.index].load(Ordering::SeqCst) {
+            1 => State::Running,
+            2 => State::Stopped,
+            _ => State::Absent,
+        }
     }
 
     /// Copies guest memory at `address` into `buffer`, page by page through the
@@ -162,7 +265,8 @@ impl Machine {
         Ok(())
     }
 
-    /// Adds guest console output; complete lines go to the console with the VM's tag.
+    /// Adds guest console output from the console hypercall; complete lines
+    /// go to the console with the VM's tag.
     pub fn console_write(&self, bytes: &[u8]) {
         let mut line = self.console.lock();
         for &byte in bytes {
@@ -177,18 +281,142 @@ impl Machine {
         }
     }
 
-    /// Stops the VM for `reason`; powers the machine off if it was the last.
-    pub fn stop(&self, reason: StopReason) {
-        self.console.lock().flush(self.name());
-        VM_STATES[self.index].store(State::Stopped as u8, Ordering::SeqCst);
-        if let StopReason::Stage2Fault { .. } = reason {
-            VM_STAGE2_FAULTS[self.index].fetch_add(1, Ordering::SeqCst);
+    /// The power state of vCPU `vcpu`.
+    pub fn power(&self, vcpu: usize) -> Power {
+        if self.vcpus[vcpu].power.load(Ordering::SeqCst) == Power::On as u8 {
+            Power::On
+        } else {
+            Power::Off
         }
+    }
+
+    /// Powers vCPU `vcpu` on at `start` (PSCI `CPU_ON`). False if it is on
+    /// already or the VM is going down.
+    pub fn power_on(&self, vcpu: usize, start: StartPoint) -> bool {
+        if self.request.load(Ordering::SeqCst) != Request::None as u8 {
+            return false;
+        }
+        *self.vcpus[vcpu].start.lock() = start;
+        if self.vcpus[vcpu]
+            .power
+            .compare_exchange(Power::Off as u8, Power::On as u8, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        self.active_vcpus.fetch_add(1, Ordering::SeqCst);
+        gic::send_sgi(crate::interrupts::KICK, self.description.cpus[vcpu]);
+        true
+    }
+
+    /// Where vCPU `vcpu` starts.
+    pub fn start_point(&self, vcpu: usize) -> StartPoint {
+        *self.vcpus[vcpu].start.lock()
+    }
+
+    /// Whether the VM has been asked to stop or reset.
+    pub fn leaving(&self) -> bool {
+        self.request.load(Ordering::SeqCst) != Request::None as u8
+    }
+
+    /// Asks the whole VM to stop (or, for [`StopReason::Reset`], restart).
+    /// The first request wins; every vCPU is kicked off its CPU.
+    pub fn request_stop(&self, reason: StopReason) {
+        let request = if let StopReason::Reset = reason { Request::Reset } else { Request::Stop };
+        // The reason is stored under its lock before the request becomes
+        // visible, so the last vCPU out (which takes the lock) always sees it.
+        let mut slot = self.stop_reason.lock();
+        if self
+            .request
+            .compare_exchange(
+                Request::None as u8,
+                request as u8,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+        {
+            *slot = Some(reason);
+            drop(slot);
+            if let StopReason::Stage2Fault { .. } = reason {
+                VM_STAGE2_FAULTS[self.index].fetch_add(1, Ordering::SeqCst);
+            }
+            let current = crate::cpu::current();
+            for &cpu in self.description.cpus {
+                if cpu != current {
+                    gic::send_sgi(crate::interrupts::KICK, cpu);
+                }
+            }
+        }
+    }
+
+    /// Called by a vCPU leaving its CPU for good (stop, reset or `CPU_OFF`).
+    /// The last one out finishes the stop or restarts the VM.
+    pub fn vcpu_left(&self, vcpu: usize) {
+        self.vcpus[vcpu].power.store(Power::Off as u8, Ordering::SeqCst);
+        if self.active_vcpus.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        // The last vCPU is off. Without a request, that is the guest powering
+        // its last CPU off.
+        let reason = self.stop_reason.lock().take().unwrap_or(StopReason::PoweredOff);
+        self.console.lock().flush(self.name());
+        if let StopReason::Reset = reason {
+            log!("vm {} reset: restarting", self.name());
+            self.request.store(Request::None as u8, Ordering::SeqCst);
+            if let Err(error) = self.start() {
+                log!("vm {} cannot restart: {error}", self.name());
+                self.finish(StopReason::PoweredOff);
+            }
+            return;
+        }
+        self.finish(reason);
+    }
+
+    fn finish(&self, reason: StopReason) {
+        VM_STATES[self.index].store(State::Stopped as u8, Ordering::SeqCst);
         log!("vm {} stopped: {}", self.name(), reason);
+        crate::cpu::wake_all();
         if RUNNING.fetch_sub(1, Ordering::SeqCst) == 1 {
             log!("no virtual machine left; powering off");
             firmware::system_off();
         }
+    }
+
+    /// Loads the VM's images, resets its devices and powers its first vCPU on.
+    fn start(&self) -> Result<(), images::ImageError> {
+        // SAFETY: no vCPU of this VM runs (it is starting, or its last vCPU has
+        // just left), so nothing else accesses its RAM; the range is the VM's
+        // own RAM, identity-mapped at EL2 and owned by nobody else.
+        let memory = unsafe {
+            core::slice::from_raw_parts_mut(
+                self.description.memory.base as *mut u8,
+                self.description.memory.size as usize,
+            )
+        };
+        let start = images::load(self, memory)?;
+        {
+            let mut devices = self.devices.lock();
+            devices.gic = VirtualGic::new(self.vcpu_count());
+            for vcpu in 0..self.vcpu_count() {
+                devices
+                    .gic
+                    .set_hardware_mapping(
+                        crate::interrupts::VIRTUAL_TIMER,
+                        vcpu,
+                        Some(crate::interrupts::VIRTUAL_TIMER),
+                    )
+                    .expect("the virtual timer is a PPI of every vCPU");
+            }
+            devices.uart = VirtualUart::new();
+        }
+        self.counter_offset.store(crate::arch::physical_count(), Ordering::SeqCst);
+        VM_STATES[self.index].store(State::Running as u8, Ordering::SeqCst);
+        VM_STARTS[self.index].fetch_add(1, Ordering::SeqCst);
+        if !self.power_on(0, start) {
+            log!("vm {}: first vCPU already on", self.name());
+        }
+        Ok(())
     }
 }
 
@@ -199,17 +427,25 @@ struct LineBuffer {
 }
 
 impl LineBuffer {
-    fn flush(&mut self, name: &str) {
+    fn flush(&mut self, name: &'static str) {
         if self.length > 0 {
             let text = core::str::from_utf8(&self.bytes[..self.length]).unwrap_or("<not UTF-8>");
-            crate::console::write_line(crate::console::Source::Machine(name), format_args!("{text}"));
+            crate::console::write_line(
+                crate::console::Source::Machine(name),
+                format_args!("{text}"),
+            );
             self.length = 0;
         }
     }
 }
 
-/// Builds every VM's stage-2 tables. Called once by the primary CPU before
-/// the others start.
+/// Every VM that has been built.
+pub fn machines() -> impl Iterator<Item = &'static Machine> {
+    MACHINES.iter().filter_map(|slot| slot.get())
+}
+
+/// Builds every VM's stage-2 tables and starts the VMs that have images.
+/// Called once by the primary CPU before the others start.
 pub fn create_all() {
     for (index, description) in VIRTUAL_MACHINES.iter().enumerate() {
         let mut tables = PoolTables;
@@ -228,86 +464,52 @@ pub fn create_all() {
             description,
             stage2,
             console: Mutex::new(LineBuffer { bytes: [0; 200], length: 0 }),
+            devices: Mutex::new(Devices {
+                gic: VirtualGic::new(description.cpus.len()),
+                uart: VirtualUart::new(),
+            }),
+            vcpus: [const {
+                VcpuControl {
+                    power: AtomicU8::new(Power::Off as u8),
+                    start: Mutex::new(StartPoint { entry: 0, context: 0 }),
+                }
+            }; MAX_VCPUS],
+            active_vcpus: AtomicUsize::new(0),
+            request: AtomicU8::new(Request::None as u8),
+            stop_reason: Mutex::new(None),
+            counter_offset: AtomicU64::new(0),
         });
         VM_STAGE2_TABLES[index].store(machine.vttbr(), Ordering::SeqCst);
-        VM_STATES[index].store(State::Running as u8, Ordering::SeqCst);
-        RUNNING.fetch_add(1, Ordering::SeqCst);
         log!(
-            "vm {} (vmid {}): {} MiB of RAM at IPA {:#x} backed by {:#x}, cpu{}",
+            "vm {} (vmid {}, {}): {} MiB of RAM at IPA {:#x} backed by {:#x}, cpus {:?}",
             description.name,
             index + 1,
+            match description.kind {
+                VirtualMachineKind::Linux => "linux",
+                VirtualMachineKind::Test => "test",
+            },
             description.memory.size >> 20,
             description.guest_memory_base,
             description.memory.base,
-            description.cpu
+            description.cpus
         );
-    }
-}
-
-/// One virtual CPU.
-pub struct Vcpu {
-    /// General registers, PC and PSTATE.
-    pub registers: GuestRegisters,
-    /// EL1 system registers while the vCPU is not on a CPU.
-    pub el1: El1State,
-    /// The VM it belongs to.
-    pub machine: &'static Machine,
-}
-
-/// PSTATE of a vCPU at reset: EL1 with SP_EL1, all exceptions masked.
-const RESET_PSTATE: u64 = 0x3c5;
-
-impl Vcpu {
-    fn new(machine: &'static Machine) -> Self {
-        let mut registers = GuestRegisters::default();
-        registers.pc = machine.description.guest_memory_base;
-        registers.pstate = RESET_PSTATE;
-        Self { registers, el1: El1State::reset(), machine }
-    }
-
-    /// Puts this vCPU's EL1 state, stage-2 tables and traps on this CPU.
-    fn load(&self) {
-        self.el1.restore();
-        arch::set_virtual_cpu_identity(0x8000_0000);
-        VTCR_EL2.set(page_table::vtcr_el2(arch::mmu::physical_address_bits()));
-        VTTBR_EL2.set(self.machine.vttbr());
-        HCR_EL2.set(arch::mmu::guest_hcr());
-        arch::invalidate_guest_tlb();
-    }
-
-    /// Takes this vCPU's state off the CPU.
-    fn unload(&mut self) {
-        self.el1.save();
-        HCR_EL2.write(HCR_EL2::RW::EL1IsAarch64);
-        VTTBR_EL2.set(0);
-    }
-}
-
-/// Runs the VMs pinned to this CPU, then idles.
-pub fn run_this_cpu() -> ! {
-    let cpu = crate::cpu::current();
-    for slot in &MACHINES {
-        if let Some(machine) = slot.get() {
-            if machine.description.cpu == cpu {
-                run(machine);
-            }
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        if let Err(error) = machine.start() {
+            log!("vm {} not started: {error}", description.name);
+            VM_STATES[index].store(State::Absent as u8, Ordering::SeqCst);
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
         }
     }
-    loop {
-        arch::wait_for_event();
+    if RUNNING.load(Ordering::SeqCst) == 0 {
+        log!("no virtual machine could start; powering off");
+        firmware::system_off();
     }
 }
 
-fn run(machine: &'static Machine) {
-    log!("entering vm {} at {:#x}", machine.name(), machine.description.guest_memory_base);
-    let mut vcpu = Vcpu::new(machine);
-    vcpu.load();
-    loop {
-        let kind = arch::run_guest(&mut vcpu.registers);
-        if let Err(reason) = trap::handle(&mut vcpu, kind) {
-            vcpu.unload();
-            machine.stop(reason);
-            return;
-        }
-    }
+/// Whether this CPU is the one the board's physical UART input goes to.
+pub fn input_cpu() -> usize {
+    qemu_virt::VIRTUAL_MACHINES
+        .iter()
+        .find(|machine| machine.kind == VirtualMachineKind::Linux)
+        .map_or(0, |machine| machine.cpus[0])
 }

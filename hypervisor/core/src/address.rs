@@ -85,19 +85,10 @@ mod tests {
     fn arithmetic() {
         let address = PhysicalAddress::new(0x4000_1234);
         assert_eq!(address.as_u64(), 0x4000_1234);
-        assert_eq!(
-            address.offset(0x10),
-            Some(PhysicalAddress::new(0x4000_1244))
-        );
+        assert_eq!(address.offset(0x10), Some(PhysicalAddress::new(0x4000_1244)));
         assert_eq!(PhysicalAddress::new(u64::MAX).offset(1), None);
-        assert_eq!(
-            address.align_down(PAGE_SIZE),
-            PhysicalAddress::new(0x4000_1000)
-        );
-        assert_eq!(
-            address.align_down(1 << 21),
-            PhysicalAddress::new(0x4000_0000)
-        );
+        assert_eq!(address.align_down(PAGE_SIZE), PhysicalAddress::new(0x4000_1000));
+        assert_eq!(address.align_down(1 << 21), PhysicalAddress::new(0x4000_0000));
         assert_eq!(address.page_offset(), 0x234);
         assert!(!address.is_aligned(PAGE_SIZE));
         assert!(address.align_down(PAGE_SIZE).is_aligned(PAGE_SIZE));
@@ -107,16 +98,10 @@ mod tests {
 
     #[test]
     fn formatting() {
-        assert_eq!(
-            format!("{}", GuestPhysicalAddress::new(0x4000_0000)),
-            "0x40000000"
-        );
+        assert_eq!(format!("{}", GuestPhysicalAddress::new(0x4000_0000)), "0x40000000");
         assert_eq!(format!("{}", VirtualAddress::new(0)), "0x0");
         assert_eq!(format!("{:x}", PhysicalAddress::new(0xabc)), "abc");
-        assert_eq!(
-            format!("{:#010x}", PhysicalAddress::new(0xabc)),
-            "0x00000abc"
-        );
+        assert_eq!(format!("{:#010x}", PhysicalAddress::new(0xabc)), "0x00000abc");
     }
 
     #[test]

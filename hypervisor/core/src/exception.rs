@@ -494,10 +494,7 @@ mod tests {
             (0x09, FaultStatus::AccessFlag { level: 1 }),
             (0x0f, FaultStatus::Permission { level: 3 }),
             (0x10, FaultStatus::SynchronousExternalAbort),
-            (
-                0x15,
-                FaultStatus::SynchronousExternalAbortOnWalk { level: 1 },
-            ),
+            (0x15, FaultStatus::SynchronousExternalAbortOnWalk { level: 1 }),
             (0x18, FaultStatus::ParityOrEcc),
             (0x1e, FaultStatus::ParityOrEccOnWalk { level: 2 }),
             (0x21, FaultStatus::Alignment),
@@ -519,13 +516,7 @@ mod tests {
         assert!(access.is_read());
         assert_eq!(access.register(), 2);
         assert_eq!(
-            (
-                access.op0(),
-                access.op1(),
-                access.crn(),
-                access.crm(),
-                access.op2()
-            ),
+            (access.op0(), access.op1(), access.crn(), access.crm(), access.op2()),
             (3, 0, 0, 7, 0)
         );
         const ID_AA64MMFR0_EL1: u32 = system_register(3, 0, 0, 7, 0);
@@ -564,10 +555,7 @@ mod tests {
             Syndrome(0x07e0_0000).wait_instruction(),
             Some(WaitInstruction::WaitForInterrupt)
         );
-        assert_eq!(
-            Syndrome(0x07e0_0001).wait_instruction(),
-            Some(WaitInstruction::WaitForEvent)
-        );
+        assert_eq!(Syndrome(0x07e0_0001).wait_instruction(), Some(WaitInstruction::WaitForEvent));
         assert_eq!(Syndrome(0x5a00_0000).wait_instruction(), None);
 
         assert_eq!(Syndrome(0x5a00_0000).class(), ExceptionClass::Hvc64);
@@ -581,36 +569,24 @@ mod tests {
     fn classes() {
         assert_eq!(Syndrome(0xf200_0000).class(), ExceptionClass::Brk64);
         assert_eq!(Syndrome(0xbe00_0000).class(), ExceptionClass::SError);
-        assert_eq!(
-            Syndrome(0x8200_0007).class(),
-            ExceptionClass::InstructionAbortLower
-        );
+        assert_eq!(Syndrome(0x8200_0007).class(), ExceptionClass::InstructionAbortLower);
         assert_eq!(Syndrome(0x0000_0000).class(), ExceptionClass::Unknown);
         assert!(!Syndrome(0x0000_0000).instruction_length_32bit());
         assert_eq!(Syndrome(0x3e00_0000).class(), ExceptionClass::Other(0x0f));
         // Bits above 31 do not disturb the class.
-        assert_eq!(
-            Syndrome(0xffff_ffff_5a00_0000).class(),
-            ExceptionClass::Hvc64
-        );
+        assert_eq!(Syndrome(0xffff_ffff_5a00_0000).class(), ExceptionClass::Hvc64);
         for code in 0..64 {
             let class = ExceptionClass::from_code(code);
             assert_eq!(class.code(), code);
             assert!(!class.name().is_empty());
         }
-        assert_eq!(
-            ExceptionClass::DataAbortLower.name(),
-            "data abort from a lower level"
-        );
+        assert_eq!(ExceptionClass::DataAbortLower.name(), "data abort from a lower level");
     }
 
     #[test]
     fn fault_address() {
         let hpfar = 1 << 63 | 0x40_1230; // NS bit set, FIPA = 0x40123
-        assert_eq!(
-            fault_ipa(hpfar, 0xffff_0000_dead_b456),
-            GuestPhysicalAddress::new(0x4012_3456)
-        );
+        assert_eq!(fault_ipa(hpfar, 0xffff_0000_dead_b456), GuestPhysicalAddress::new(0x4012_3456));
         // The widest FIPA, IPA bits [51:12].
         assert_eq!(
             fault_ipa(0x0000_0fff_ffff_fff0, 0xfff),

@@ -52,19 +52,12 @@ impl FrameAllocator {
         if frames == 0 || frames > MAX_FRAMES {
             return Err(RegionError::BadSize);
         }
-        start
-            .offset(frames as u64 * PAGE_SIZE)
-            .ok_or(RegionError::Overflow)?;
+        start.offset(frames as u64 * PAGE_SIZE).ok_or(RegionError::Overflow)?;
         let mut used = [u64::MAX; MAX_FRAMES / FRAMES_PER_WORD];
         for frame in 0..frames {
             used[frame / FRAMES_PER_WORD] &= !(1 << (frame % FRAMES_PER_WORD));
         }
-        Ok(Self {
-            start,
-            frames,
-            free: frames,
-            used,
-        })
+        Ok(Self { start, frames, free: frames, used })
     }
 
     /// Allocates one frame, the lowest free one.
@@ -169,10 +162,7 @@ mod tests {
     fn allocates_every_frame_once_then_runs_out() {
         let mut allocator = FrameAllocator::new(address(0x4000_0000), 100).unwrap();
         for frame in 0..100 {
-            assert_eq!(
-                allocator.allocate(),
-                Some(address(0x4000_0000 + frame * 4096))
-            );
+            assert_eq!(allocator.allocate(), Some(address(0x4000_0000 + frame * 4096)));
         }
         assert_eq!(allocator.free_count(), 0);
         assert_eq!(allocator.allocate(), None);
@@ -195,23 +185,11 @@ mod tests {
     fn detects_bad_frees() {
         let mut allocator = FrameAllocator::new(address(0x4000_0000), 10).unwrap();
         let frame = allocator.allocate().unwrap();
-        assert_eq!(
-            allocator.free(frame.offset(0x10).unwrap()),
-            Err(FreeError::Unaligned)
-        );
-        assert_eq!(
-            allocator.free(address(0x3fff_f000)),
-            Err(FreeError::OutOfRange)
-        );
-        assert_eq!(
-            allocator.free(address(0x4000_a000)),
-            Err(FreeError::OutOfRange)
-        );
+        assert_eq!(allocator.free(frame.offset(0x10).unwrap()), Err(FreeError::Unaligned));
+        assert_eq!(allocator.free(address(0x3fff_f000)), Err(FreeError::OutOfRange));
+        assert_eq!(allocator.free(address(0x4000_a000)), Err(FreeError::OutOfRange));
         assert_eq!(allocator.free(address(0)), Err(FreeError::OutOfRange));
-        assert_eq!(
-            allocator.free(address(0x4000_1000)),
-            Err(FreeError::NotAllocated)
-        );
+        assert_eq!(allocator.free(address(0x4000_1000)), Err(FreeError::NotAllocated));
         assert_eq!(allocator.free(frame), Ok(()));
         assert_eq!(allocator.free(frame), Err(FreeError::NotAllocated));
         assert_eq!(allocator.free_count(), 10);
@@ -229,15 +207,8 @@ mod tests {
         // Busy frame inside the next aligned window pushes the run further.
         let blocker = address(0x3_0000 + 2 * 4096);
         while allocator.allocate().unwrap() != blocker {}
-        assert_eq!(
-            allocator.allocate_contiguous(16, 16),
-            Some(address(0x4_0000))
-        );
-        assert_eq!(
-            allocator.allocate_contiguous(16, 16),
-            None,
-            "0x5_0000 runs past the end"
-        );
+        assert_eq!(allocator.allocate_contiguous(16, 16), Some(address(0x4_0000)));
+        assert_eq!(allocator.allocate_contiguous(16, 16), None, "0x5_0000 runs past the end");
         assert_eq!(allocator.allocate_contiguous(3, 1), Some(address(0x3_3000)));
         assert_eq!(allocator.allocate_contiguous(0, 1), None);
         assert_eq!(allocator.allocate_contiguous(1, 0), None);
@@ -245,19 +216,13 @@ mod tests {
         for frame in 0..16 {
             allocator.free(address(0x4_0000 + frame * 4096)).unwrap();
         }
-        assert_eq!(
-            allocator.allocate_contiguous(16, 16),
-            Some(address(0x4_0000))
-        );
+        assert_eq!(allocator.allocate_contiguous(16, 16), Some(address(0x4_0000)));
     }
 
     #[test]
     fn contiguous_run_of_whole_region() {
         let mut allocator = FrameAllocator::new(address(0x8000_0000), 512).unwrap();
-        assert_eq!(
-            allocator.allocate_contiguous(512, 512),
-            Some(address(0x8000_0000))
-        );
+        assert_eq!(allocator.allocate_contiguous(512, 512), Some(address(0x8000_0000)));
         assert_eq!(allocator.free_count(), 0);
         assert_eq!(allocator.allocate(), None);
     }

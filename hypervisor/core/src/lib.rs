@@ -15,6 +15,8 @@
 //! - [`frame_allocator`]: a heap-free bitmap allocator of 4 KiB physical frames.
 //! - [`exception`]: decoding of `ESR_EL2` syndromes (data aborts, trapped system
 //!   register accesses, WFI/WFE, HVC/SMC) and of the faulting guest-physical address.
+//! - [`vgic`]: a virtual GICv3 (distributor, redistributors, list-register protocol).
+//! - [`uart`]: an emulated PL011 UART.
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]
 
@@ -22,3 +24,5 @@ pub mod address;
 pub mod exception;
 pub mod frame_allocator;
 pub mod page_table;
+pub mod uart;
+pub mod vgic;

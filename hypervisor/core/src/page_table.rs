@@ -84,17 +84,11 @@ pub struct Stage2Attributes {
 
 impl Stage2Attributes {
     /// Guest RAM: normal memory, read-write, executable.
-    pub const RAM: Self = Self {
-        memory: MemoryKind::Normal,
-        access: Access::ReadWrite,
-        executable: true,
-    };
+    pub const RAM: Self =
+        Self { memory: MemoryKind::Normal, access: Access::ReadWrite, executable: true };
     /// Device registers: device memory, read-write, execute-never.
-    pub const DEVICE: Self = Self {
-        memory: MemoryKind::Device,
-        access: Access::ReadWrite,
-        executable: false,
-    };
+    pub const DEVICE: Self =
+        Self { memory: MemoryKind::Device, access: Access::ReadWrite, executable: false };
 
     /// The attribute bits of a block or page descriptor.
     const fn descriptor_bits(self) -> u64 {
@@ -108,11 +102,7 @@ impl Stage2Attributes {
             Access::ReadWrite => ACCESS_PERMISSION_READ_WRITE,
             Access::ReadOnly => ACCESS_PERMISSION_READ_ONLY,
         } << ACCESS_PERMISSION_SHIFT;
-        let execute = if self.executable {
-            0
-        } else {
-            EXECUTE_NEVER << EXECUTE_NEVER_SHIFT
-        };
+        let execute = if self.executable { 0 } else { EXECUTE_NEVER << EXECUTE_NEVER_SHIFT };
         memory | access | ACCESS_FLAG | execute
     }
 
@@ -136,11 +126,7 @@ impl Stage2Attributes {
             _ => return None,
         };
         let executable = (descriptor >> EXECUTE_NEVER_SHIFT) & 0b11 == 0;
-        Some(Self {
-            memory,
-            access,
-            executable,
-        })
+        Some(Self { memory, access, executable })
     }
 }
 
@@ -246,6 +232,12 @@ impl Stage2Table {
         Ok(Self { root })
     }
 
+    /// The tree whose root table is at `root`, to read tables built elsewhere
+    /// (the integration tests walk the running hypervisor's tables with it).
+    pub const fn from_root(root: PhysicalAddress) -> Self {
+        Self { root }
+    }
+
     /// The physical address of the root table, for [`vttbr_el2`].
     pub fn root(&self) -> PhysicalAddress {
         self.root
@@ -324,11 +316,7 @@ impl Stage2Table {
                     && physical.is_multiple_of(size)
                     && remaining >= size)
             {
-                let kind = if level == 3 {
-                    VALID | TABLE_OR_PAGE
-                } else {
-                    VALID
-                };
+                let kind = if level == 3 { VALID | TABLE_OR_PAGE } else { VALID };
                 memory.table_mut(table)[index] = physical | attributes.descriptor_bits() | kind;
                 return Ok(size);
             }
@@ -398,12 +386,7 @@ impl Stage2Table {
     ///
     /// Each leaf is reported on its own; adjacent leaves are not merged.
     pub fn mappings<'memory, M: TableMemory>(&self, memory: &'memory M) -> Mappings<'memory, M> {
-        Mappings {
-            memory,
-            tables: [self.root; 3],
-            indices: [0; 3],
-            depth: 0,
-        }
+        Mappings { memory, tables: [self.root; 3], indices: [0; 3], depth: 0 }
     }
 
     /// Follows table descriptors from the root down to the entry that decides
@@ -415,12 +398,7 @@ impl Stage2Table {
             let index = table_index(guest, level);
             let descriptor = memory.table(table)[index];
             if !is_table(descriptor, level) {
-                return Entry {
-                    table,
-                    index,
-                    level,
-                    descriptor,
-                };
+                return Entry { table, index, level, descriptor };
             }
             table = PhysicalAddress::new(descriptor & ADDRESS_MASK);
             level += 1;
@@ -581,10 +559,7 @@ mod tests {
         }
 
         fn with_limit(limit: usize) -> Result<Self, MapError> {
-            let mut memory = TestMemory {
-                tables: Vec::new(),
-                limit,
-            };
+            let mut memory = TestMemory { tables: Vec::new(), limit };
             let table = Stage2Table::new(&mut memory)?;
             Ok(Self { memory, table })
         }
@@ -596,28 +571,22 @@ mod tests {
             size: u64,
             attributes: Stage2Attributes,
         ) -> Result<(), MapError> {
-            let (guest, physical) = (
-                GuestPhysicalAddress::new(start),
-                PhysicalAddress::new(output),
-            );
-            self.table
-                .map(&mut self.memory, guest, physical, size, attributes)
+            let (guest, physical) =
+                (GuestPhysicalAddress::new(start), PhysicalAddress::new(output));
+            self.table.map(&mut self.memory, guest, physical, size, attributes)
         }
 
         fn unmap(&mut self, start: u64, size: u64) -> Result<(), MapError> {
-            self.table
-                .unmap(&mut self.memory, GuestPhysicalAddress::new(start), size)
+            self.table.unmap(&mut self.memory, GuestPhysicalAddress::new(start), size)
         }
 
         fn translate(&self, address: u64) -> Option<Translation> {
-            self.table
-                .translate(&self.memory, GuestPhysicalAddress::new(address))
+            self.table.translate(&self.memory, GuestPhysicalAddress::new(address))
         }
 
         /// The physical address `address` translates to, if any.
         fn physical(&self, address: u64) -> Option<u64> {
-            self.translate(address)
-                .map(|translation| translation.physical.as_u64())
+            self.translate(address).map(|translation| translation.physical.as_u64())
         }
 
         /// The leaf (or invalid) descriptor that decides `address`.
@@ -647,25 +616,15 @@ mod tests {
         assert_eq!(fixture.memory.tables[1][0], 0x8000_2003);
         assert_eq!(fixture.memory.tables.len(), 3);
 
-        fixture
-            .map(0x0900_0000, 0x0900_0000, KIB_4, DEVICE)
-            .unwrap();
+        fixture.map(0x0900_0000, 0x0900_0000, KIB_4, DEVICE).unwrap();
         // valid | page | MemAttr 0b0001 | S2AP 0b11 | AF | XN 0b10.
         assert_eq!(fixture.descriptor(0x0900_0000), 0x0040_0000_0900_04c7);
 
-        let read_only = Stage2Attributes {
-            access: Access::ReadOnly,
-            ..RAM
-        };
-        fixture
-            .map(0x4000_1000, 0x6000_0000, KIB_4, read_only)
-            .unwrap();
+        let read_only = Stage2Attributes { access: Access::ReadOnly, ..RAM };
+        fixture.map(0x4000_1000, 0x6000_0000, KIB_4, read_only).unwrap();
         // As RAM, with S2AP 0b01.
         assert_eq!(fixture.descriptor(0x4000_1000), 0x0000_0000_6000_077f);
-        assert_eq!(
-            fixture.translate(0x4000_1000).unwrap().attributes,
-            read_only
-        );
+        assert_eq!(fixture.translate(0x4000_1000).unwrap().attributes, read_only);
     }
 
     #[test]
@@ -684,30 +643,18 @@ mod tests {
         // 4 KiB + 2 MiB + 1 GiB + 2 MiB + 4 KiB, with the middle parts aligned.
         let start = GIB_1 - MIB_2 - KIB_4;
         let size = KIB_4 + MIB_2 + GIB_1 + MIB_2 + KIB_4;
-        fixture
-            .map(start, start + 0x40_0000_0000, size, RAM)
-            .unwrap();
-        let sizes: Vec<u64> = fixture
-            .mappings()
-            .iter()
-            .map(|mapping| mapping.size)
-            .collect();
+        fixture.map(start, start + 0x40_0000_0000, size, RAM).unwrap();
+        let sizes: Vec<u64> = fixture.mappings().iter().map(|mapping| mapping.size).collect();
         assert_eq!(sizes, [KIB_4, MIB_2, GIB_1, MIB_2, KIB_4]);
         for mapping in fixture.mappings() {
-            assert_eq!(
-                mapping.physical.as_u64() - mapping.guest.as_u64(),
-                0x40_0000_0000
-            );
+            assert_eq!(mapping.physical.as_u64() - mapping.guest.as_u64(), 0x40_0000_0000);
         }
 
         // Guest and physical one page apart: pages only.
         let mut fixture = Fixture::new();
         fixture.map(0, KIB_4, MIB_2 * 2, RAM).unwrap();
         assert_eq!(fixture.mappings().len(), 1024);
-        assert!(fixture
-            .mappings()
-            .iter()
-            .all(|mapping| mapping.size == KIB_4));
+        assert!(fixture.mappings().iter().all(|mapping| mapping.size == KIB_4));
     }
 
     #[test]
@@ -715,9 +662,7 @@ mod tests {
         let mut fixture = Fixture::new();
         fixture.map(0, 0x40_0000_0000, GIB_1, RAM).unwrap();
         fixture.map(0x4000_0000, 0x5000_0000, MIB_2, RAM).unwrap();
-        fixture
-            .map(0x8900_0000, 0x0900_0000, KIB_4, DEVICE)
-            .unwrap();
+        fixture.map(0x8900_0000, 0x0900_0000, KIB_4, DEVICE).unwrap();
 
         let block1 = fixture.translate(0x1234_5678).unwrap();
         assert_eq!(block1.physical, PhysicalAddress::new(0x40_1234_5678));
@@ -748,9 +693,7 @@ mod tests {
         // S2AP 0b00 fault on reads.
         fixture.corrupt(0, |descriptor| descriptor & !TABLE_OR_PAGE);
         fixture.corrupt(0x20_0000, |descriptor| descriptor & !ACCESS_FLAG);
-        fixture.corrupt(0x40_0000, |descriptor| {
-            descriptor & !(0b11 << ACCESS_PERMISSION_SHIFT)
-        });
+        fixture.corrupt(0x40_0000, |descriptor| descriptor & !(0b11 << ACCESS_PERMISSION_SHIFT));
         assert_eq!(fixture.translate(0), None);
         assert_eq!(fixture.translate(0x20_0000), None);
         assert_eq!(fixture.translate(0x40_0000), None);
@@ -775,11 +718,7 @@ mod tests {
         ];
         for (start, size) in attempts {
             let result = fixture.map(start, 0, size, RAM);
-            assert_eq!(
-                result,
-                Err(MapError::AlreadyMapped),
-                "{start:#x} + {size:#x}"
-            );
+            assert_eq!(result, Err(MapError::AlreadyMapped), "{start:#x} + {size:#x}");
         }
         assert_eq!(fixture.mappings(), before);
         assert_eq!(fixture.memory.tables.len(), tables_before);
@@ -797,15 +736,9 @@ mod tests {
         assert_eq!(map(0, 0, 0x800), Err(MapError::Unaligned));
         assert_eq!(map(0, 0, 0), Err(MapError::OutOfRange));
         assert_eq!(map(1 << 39, 0, KIB_4), Err(MapError::OutOfRange));
-        assert_eq!(
-            map((1 << 39) - KIB_4, 0, KIB_4 * 2),
-            Err(MapError::OutOfRange)
-        );
+        assert_eq!(map((1 << 39) - KIB_4, 0, KIB_4 * 2), Err(MapError::OutOfRange));
         assert_eq!(map(0, 1 << 48, KIB_4), Err(MapError::OutOfRange));
-        assert_eq!(
-            map(0, (1 << 48) - KIB_4, KIB_4 * 2),
-            Err(MapError::OutOfRange)
-        );
+        assert_eq!(map(0, (1 << 48) - KIB_4, KIB_4 * 2), Err(MapError::OutOfRange));
         assert_eq!(map(0, 0, u64::MAX - 0xfff), Err(MapError::OutOfRange));
         assert_eq!(map(u64::MAX - 0xfff, 0, KIB_4), Err(MapError::OutOfRange));
         // The very tops of both spaces are fine.
@@ -821,10 +754,7 @@ mod tests {
         // With only the root, a 1 GiB block needs no table but a page does.
         let mut fixture = Fixture::with_limit(1).unwrap();
         fixture.map(0, 0, GIB_1, RAM).unwrap();
-        assert_eq!(
-            fixture.map(GIB_1, 0, KIB_4, RAM),
-            Err(MapError::OutOfMemory)
-        );
+        assert_eq!(fixture.map(GIB_1, 0, KIB_4, RAM), Err(MapError::OutOfMemory));
 
         // Running out halfway leaves the part mapped before the failure in place.
         let mut fixture = Fixture::with_limit(3).unwrap();
@@ -841,9 +771,7 @@ mod tests {
     #[test]
     fn unmap() {
         let mut fixture = Fixture::new();
-        fixture
-            .map(0x4000_0000, 0x4000_0000, MIB_2 + KIB_4 * 4, RAM)
-            .unwrap();
+        fixture.map(0x4000_0000, 0x4000_0000, MIB_2 + KIB_4 * 4, RAM).unwrap();
         let refusals = [
             (0x4000_0000, KIB_4, MapError::BlockSplitNeeded),
             (0x401f_f000, KIB_4 * 2, MapError::BlockSplitNeeded),
@@ -853,11 +781,7 @@ mod tests {
             (1 << 39, KIB_4, MapError::OutOfRange),
         ];
         for (start, size, error) in refusals {
-            assert_eq!(
-                fixture.unmap(start, size),
-                Err(error),
-                "{start:#x} + {size:#x}"
-            );
+            assert_eq!(fixture.unmap(start, size), Err(error), "{start:#x} + {size:#x}");
         }
         assert_eq!(fixture.mappings().len(), 5, "failed unmaps change nothing");
 
@@ -905,10 +829,7 @@ mod tests {
 
     impl Random {
         fn below(&mut self, bound: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (self.0 >> 11) % bound
         }
 
@@ -936,21 +857,9 @@ mod tests {
                 };
                 let start = random.below(((1 << 39) - size) / align) * align;
                 let output = random.below(((1 << 48) - size) / align) * align;
-                let memory = if random.coin() {
-                    MemoryKind::Normal
-                } else {
-                    MemoryKind::Device
-                };
-                let access = if random.coin() {
-                    Access::ReadWrite
-                } else {
-                    Access::ReadOnly
-                };
-                let attributes = Stage2Attributes {
-                    memory,
-                    access,
-                    executable: random.coin(),
-                };
+                let memory = if random.coin() { MemoryKind::Normal } else { MemoryKind::Device };
+                let access = if random.coin() { Access::ReadWrite } else { Access::ReadOnly };
+                let attributes = Stage2Attributes { memory, access, executable: random.coin() };
                 let overlaps = regions.iter().any(|&(other, _, other_size)| {
                     start < other + other_size && other < start + size
                 });
@@ -992,20 +901,11 @@ mod tests {
             for mapping in fixture.mappings() {
                 let (guest, size) = (mapping.guest.as_u64(), mapping.size);
                 assert_eq!(Some(mapping.physical.as_u64()), expected(guest));
-                assert_eq!(
-                    expected(guest + size - 1),
-                    Some(mapping.physical.as_u64() + size - 1)
-                );
+                assert_eq!(expected(guest + size - 1), Some(mapping.physical.as_u64() + size - 1));
                 covered += size;
-                leaves[[GIB_1, MIB_2, KIB_4]
-                    .iter()
-                    .position(|&leaf| leaf == size)
-                    .unwrap()] += 1;
+                leaves[[GIB_1, MIB_2, KIB_4].iter().position(|&leaf| leaf == size).unwrap()] += 1;
             }
-            assert_eq!(
-                covered,
-                regions.iter().map(|&(_, _, size)| size).sum::<u64>()
-            );
+            assert_eq!(covered, regions.iter().map(|&(_, _, size)| size).sum::<u64>());
 
             // Unmapping everything leaves nothing.
             for &(start, _, size) in &regions {
@@ -1013,9 +913,6 @@ mod tests {
             }
             assert_eq!(fixture.mappings(), []);
         }
-        assert!(
-            leaves.iter().all(|&count| count > 20),
-            "leaves per level: {leaves:?}"
-        );
+        assert!(leaves.iter().all(|&count| count > 20), "leaves per level: {leaves:?}");
     }
 }

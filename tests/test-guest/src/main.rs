@@ -48,7 +48,6 @@ const GUEST_RAM: boards::Region = boards::Region { base: 0x4000_0000, size: 16 <
 
 /// Makes a hypercall with up to three arguments; returns x0..x3.
 fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
-    let results: [u64; 4];
     let (r0, r1, r2, r3);
     // SAFETY: HVC #0 traps to the hypervisor, which follows SMCCC: it changes
     // only x0..x3 (marked as outputs) and never this guest's memory except
@@ -63,8 +62,26 @@ fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
             options(nostack),
         );
     }
-    results = [r0, r1, r2, r3];
-    results
+    [r0, r1, r2, r3]
+}
+
+/// Makes a firmware call with SMC, as an operating system calls PSCI; the
+/// hypervisor traps it (HCR_EL2.TSC). Returns x0.
+fn firmware_call(function: u32, arguments: [u64; 3]) -> u64 {
+    let result;
+    // SAFETY: the trapped SMC is handled by the hypervisor following SMCCC: it
+    // changes only x0..x3 and no memory of this guest.
+    unsafe {
+        asm!(
+            "smc #0",
+            inout("x0") function as u64 => result,
+            inout("x1") arguments[0] => _,
+            inout("x2") arguments[1] => _,
+            inout("x3") arguments[2] => _,
+            options(nostack),
+        );
+    }
+    result
 }
 
 fn stop(code: u64) -> ! {
@@ -172,7 +189,7 @@ fn greet() -> ! {
     check(uid.map(|word| word as u32) == SERVICE_UID, "CALL_UID answers the service UID");
     let [unknown, ..] = hypercall(0xc600_7777, [1, 2, 3]);
     check(unknown == Status::NotSupported.as_register(), "unknown call is NOT_SUPPORTED");
-    let [outside, ..] = hypercall(call::CONSOLE_WRITE, [0x4900_0000, 8, 0]);
+    let [outside, ..] = hypercall(call::CONSOLE_WRITE, [other_machine_memory(), 8, 0]);
     check(
         outside == Status::InvalidParameter.as_register(),
         "console write from outside the partition is refused",
@@ -181,13 +198,27 @@ fn greet() -> ! {
     check(too_long == Status::InvalidParameter.as_register(), "oversized console write is refused");
     let [smccc, ..] = hypercall(0x8000_0000, [0; 3]);
     check(smccc == 0x1_0001, "SMCCC_VERSION is 1.1");
+    check(firmware_call(0x8400_0000, [0; 3]) == 0x1_0001, "PSCI_VERSION over SMC is 1.1");
+    // PSCI CPU_ON of a CPU this VM does not have: INVALID_PARAMETERS (-2).
+    let missing_cpu = firmware_call(0xc400_0003, [7, GUEST_RAM.base, 0]);
+    check(missing_cpu as i64 == -2, "CPU_ON of a missing CPU is INVALID_PARAMETERS");
+    check(firmware_call(0xc400_0004, [7, 0, 0]) as i64 == -2, "AFFINITY_INFO of it too");
+    check(firmware_call(0xc400_0004, [0, 0, 0]) == 0, "AFFINITY_INFO of this CPU is ON");
+    check(firmware_call(0x8400_00ff, [0; 3]) as i64 == -1, "unknown PSCI call is NOT_SUPPORTED");
     println!("all checks passed");
     stop(stop_code::DONE)
 }
 
+/// The physical address of another VM's RAM (beta's, or alpha's when this is
+/// beta): an address outside this partition's guest-physical RAM.
+fn other_machine_memory() -> u64 {
+    let machines = boards::qemu_virt::VIRTUAL_MACHINES;
+    let beta = machines.iter().find(|machine| machine.name == "beta");
+    beta.map_or(0x5100_0000, |machine| machine.memory.base)
+}
+
 fn escape() -> ! {
-    // The other test VM's RAM, by its physical address: not in this partition.
-    let target = 0x4900_0000u64;
+    let target = other_machine_memory();
     println!("escape: reading IPA {target:#x}, outside this partition");
     // SAFETY: deliberately not sound: this read must fault at stage 2 and the
     // hypervisor must stop this VM before the instruction completes.
@@ -241,9 +272,7 @@ extern "C" fn guest_exception(vector: u64) -> ! {
             options(nomem, nostack)
         );
     }
-    println!(
-        "guest exception: vector {vector}, ESR {syndrome:#x}, ELR {link:#x}, FAR {fault:#x}"
-    );
+    println!("guest exception: vector {vector}, ESR {syndrome:#x}, ELR {link:#x}, FAR {fault:#x}");
     stop(stop_code::FAILED)
 }
 

@@ -4,7 +4,7 @@
 
 use crate::build::{workspace_root, Images};
 use crate::environment::step;
-use crate::machine::{machine_arguments, scenario_arguments};
+use crate::machine::{machine_arguments, staging_arguments, staging_image, write_file};
 use crate::{Error, Result};
 use boards::test_guest::Scenario;
 use std::process::{Command, Stdio};
@@ -35,11 +35,11 @@ fn field(line: &str, name: &str) -> Option<u64> {
 }
 
 fn parse(console: &str) -> Result<NullHypercall> {
-    let line = console
-        .lines()
-        .find(|line| line.contains("benchmark null-hypercall"))
-        .ok_or_else(|| Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | ")))?;
-    let get = |name| field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")));
+    let line = console.lines().find(|line| line.contains("benchmark null-hypercall")).ok_or_else(
+        || Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | ")),
+    )?;
+    let get =
+        |name| field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")));
     Ok(NullHypercall {
         iterations: get("iterations")?,
         ticks: get("ticks")?,
@@ -50,9 +50,15 @@ fn parse(console: &str) -> Result<NullHypercall> {
 
 /// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
 pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
-    let mut line = machine_arguments(cpu, images)?;
-    line.extend(scenario_arguments("alpha", Scenario::Benchmark)?);
-    line.extend(["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"].map(String::from));
+    let staging =
+        staging_image(&images.test_guest, &[("alpha".into(), Scenario::Benchmark)], None)?;
+    let staging_path = workspace_root().join("target/elastos/bench-staging.bin");
+    write_file(&staging_path, &staging)?;
+    let mut line = machine_arguments(cpu, &images.hypervisor)?;
+    line.extend(staging_arguments(&staging_path));
+    line.extend(
+        ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"].map(String::from),
+    );
     line.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
     step(&format!("measuring the null hypercall on {cpu} (QEMU -icount shift=0)"));
     let output = Command::new(&line[0])
@@ -89,7 +95,10 @@ fn record(table: &str) -> Result<()> {
     let file_error = |source| Error::File { path: path.display().to_string(), source };
     let text = std::fs::read_to_string(&path).map_err(file_error)?;
     let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(Error::Benchmark(format!("{} lacks the markers {BEGIN} and {END}", path.display())));
+        return Err(Error::Benchmark(format!(
+            "{} lacks the markers {BEGIN} and {END}",
+            path.display()
+        )));
     };
     let updated = format!("{}{BEGIN}\n{table}{}", &text[..start], &text[end..]);
     std::fs::write(&path, updated).map_err(file_error)

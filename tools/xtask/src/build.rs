@@ -35,7 +35,10 @@ impl Images {
     /// Where a build puts the images.
     pub fn expected() -> Self {
         let output = workspace_root().join("target").join(TARGET).join("release");
-        Self { hypervisor: output.join("elastos-hypervisor"), test_guest: output.join("test-guest.bin") }
+        Self {
+            hypervisor: output.join("elastos-hypervisor"),
+            test_guest: output.join("test-guest.bin"),
+        }
     }
 }
 
@@ -67,17 +70,23 @@ fn flatten(elf_path: &Path, output: &Path) -> Result<()> {
             (!data.is_empty()).then_some((segment.address(), data))
         })
         .collect();
-    let base = segments.iter().map(|(address, _)| *address).min().ok_or_else(|| bad("no loadable segment".into()))?;
+    let base = segments
+        .iter()
+        .map(|(address, _)| *address)
+        .min()
+        .ok_or_else(|| bad("no loadable segment".into()))?;
     if elf.entry() != base {
         return Err(bad(format!("entry {:#x} is not at the image base {base:#x}", elf.entry())));
     }
-    let end = segments.iter().map(|(address, data)| address + data.len() as u64).max().unwrap_or(base);
+    let end =
+        segments.iter().map(|(address, data)| address + data.len() as u64).max().unwrap_or(base);
     let mut image = vec![0u8; (end - base) as usize];
     for (address, data) in segments {
         let offset = (address - base) as usize;
         image[offset..offset + data.len()].copy_from_slice(data);
     }
-    std::fs::write(output, image).map_err(|source| Error::File { path: output.display().to_string(), source })
+    std::fs::write(output, image)
+        .map_err(|source| Error::File { path: output.display().to_string(), source })
 }
 
 /// `cargo xtask test`: formatting, lints, unit tests, then the QEMU tests.
@@ -99,8 +108,11 @@ pub fn test(filter: Option<&str>) -> Result<()> {
     }
     run_checked(target.args(["--", "-D", "warnings"]))?;
     let images = build()?;
+    let linux = crate::linux::default_linux()?;
     let arguments_file = workspace_root().join("target").join("elastos").join("qemu-arguments");
-    machine::write_arguments_file(&images, &arguments_file)?;
+    let mut arguments = machine::machine_arguments("cortex-a53", &images.hypervisor)?.join("\n");
+    arguments.push('\n');
+    machine::write_file(&arguments_file, arguments.as_bytes())?;
     step("running unit and QEMU tests (cargo test)");
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
@@ -112,6 +124,9 @@ pub fn test(filter: Option<&str>) -> Result<()> {
     }
     tests
         .env("ELASTOS_QEMU_ARGS_FILE", &arguments_file)
-        .env("ELASTOS_HYPERVISOR_ELF", &images.hypervisor);
+        .env("ELASTOS_HYPERVISOR_ELF", &images.hypervisor)
+        .env("ELASTOS_TEST_GUEST_IMAGE", &images.test_guest)
+        .env("ELASTOS_LINUX_KERNEL", &linux.image)
+        .env("ELASTOS_LINUX_INITRAMFS", &linux.initramfs);
     run_checked(&mut tests)
 }

@@ -86,7 +86,10 @@ pub fn ensure_debian_package(program: &str, package: &str) -> Result<()> {
     }
     let install = format!("apt-get update && apt-get install -y {package}");
     if !is_root() {
-        return Err(Error::Missing { program: program.into(), install: format!("sudo sh -c '{install}'") });
+        return Err(Error::Missing {
+            program: program.into(),
+            install: format!("sudo sh -c '{install}'"),
+        });
     }
     step(&format!("installing {package} (for {program})"));
     run_checked(Command::new("apt-get").arg("update").stdout(Stdio::null()))?;

@@ -1,12 +1,19 @@
-//! The QEMU command line of the system, derived from the board's constants.
+//! The QEMU command line of the system and the staging image it loads,
+//! derived from the board's constants.
 
-use crate::build::Images;
-use crate::environment::{step, run_checked};
+use crate::build::{workspace_root, Images};
+use crate::environment::{run_checked, step};
 use crate::{Error, Result};
+use boards::boot_image::{builder, ImageKind};
 use boards::qemu_virt;
-use boards::test_guest::{self, Scenario};
-use std::path::Path;
+use boards::test_guest::Scenario;
+use boards::VirtualMachineKind;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The kernel command line of the default Linux guest.
+pub const DEFAULT_COMMAND_LINE: &str =
+    "console=ttyAMA0 earlycon=pl011,mmio32,0x9000000 rdinit=/init";
 
 /// Options shared by `run` and `gdb`.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -17,6 +24,18 @@ pub struct MachineOptions {
     /// Give a test VM a scenario: VM=SCENARIO (greet, escape, benchmark, heartbeat). Repeatable.
     #[arg(long = "scenario", value_name = "VM=SCENARIO")]
     pub scenarios: Vec<String>,
+    /// Boot this arm64 Linux Image instead of the default Debian kernel.
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Boot with this initramfs instead of the default one.
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+    /// The Linux kernel command line.
+    #[arg(long, value_name = "TEXT")]
+    pub cmdline: Option<String>,
+    /// Start no Linux guest: only the Elastos VMs.
+    #[arg(long, conflicts_with_all = ["kernel", "initrd", "cmdline"])]
+    pub no_linux: bool,
     /// Extra arguments passed to QEMU as they are (e.g. -icount shift=0,sleep=off).
     #[arg(long = "qemu-argument", value_name = "ARGUMENT", allow_hyphen_values = true)]
     pub qemu_arguments: Vec<String>,
@@ -24,13 +43,51 @@ pub struct MachineOptions {
 
 const SUPPORTED_CPUS: [&str; 2] = ["cortex-a53", "cortex-a72"];
 
-/// The machine, the hypervisor and the guest images: everything but the
-/// console and display options.
-pub fn machine_arguments(cpu: &str, images: &Images) -> Result<Vec<String>> {
-    if !SUPPORTED_CPUS.contains(&cpu) {
-        return Err(Error::Usage(format!("unknown CPU model {cpu}; use one of {SUPPORTED_CPUS:?}")));
+/// What the Linux VM boots.
+#[derive(Clone, Debug)]
+pub struct LinuxBoot {
+    /// An uncompressed arm64 Image.
+    pub kernel: PathBuf,
+    /// The initramfs, if any.
+    pub initramfs: Option<PathBuf>,
+    /// The kernel command line.
+    pub command_line: String,
+}
+
+/// What the Linux VM boots for these options: the default Debian kernel and
+/// initramfs unless the user gave others; nothing with `--no-linux`. A kernel
+/// that is not an arm64 Image, or a missing file, is refused here, before QEMU
+/// starts.
+pub fn linux_boot(options: &MachineOptions) -> Result<Option<LinuxBoot>> {
+    if options.no_linux {
+        return Ok(None);
     }
-    let mut line: Vec<String> = [
+    let command_line = options.cmdline.clone().unwrap_or_else(|| DEFAULT_COMMAND_LINE.to_string());
+    if let Some(initrd) = &options.initrd {
+        if !initrd.is_file() {
+            return Err(Error::Usage(format!("--initrd {}: no such file", initrd.display())));
+        }
+    }
+    let (kernel, initramfs) = match (&options.kernel, &options.initrd) {
+        (Some(kernel), initrd) => (kernel.clone(), initrd.clone()),
+        (None, initrd) => {
+            let default = crate::linux::default_linux()?;
+            (default.image, Some(initrd.clone().unwrap_or(default.initramfs)))
+        }
+    };
+    crate::linux::check_arm64_image(&kernel)?;
+    Ok(Some(LinuxBoot { kernel, initramfs, command_line }))
+}
+
+/// The machine and the hypervisor: everything but the staging image and the
+/// console and display options.
+pub fn machine_arguments(cpu: &str, hypervisor: &Path) -> Result<Vec<String>> {
+    if !SUPPORTED_CPUS.contains(&cpu) {
+        return Err(Error::Usage(format!(
+            "unknown CPU model {cpu}; use one of {SUPPORTED_CPUS:?}"
+        )));
+    }
+    Ok([
         "qemu-system-aarch64",
         "-M",
         "virt,virtualization=on,gic-version=3",
@@ -41,56 +98,136 @@ pub fn machine_arguments(cpu: &str, images: &Images) -> Result<Vec<String>> {
         "-m",
         &format!("{}M", qemu_virt::RAM.size >> 20),
         "-kernel",
-        &images.hypervisor.display().to_string(),
+        &hypervisor.display().to_string(),
     ]
     .map(String::from)
-    .to_vec();
-    for machine in qemu_virt::VIRTUAL_MACHINES {
-        line.push("-device".into());
-        line.push(format!(
-            "loader,file={},addr={:#x},force-raw=on",
-            images.test_guest.display(),
-            machine.memory.base
-        ));
-    }
-    Ok(line)
+    .to_vec())
 }
 
-/// The QEMU arguments that give VM `name` the scenario `scenario`.
-pub fn scenario_arguments(name: &str, scenario: Scenario) -> Result<Vec<String>> {
-    let machine = qemu_virt::VIRTUAL_MACHINES
-        .iter()
-        .find(|machine| machine.name == name)
-        .ok_or_else(|| Error::Usage(format!("there is no VM named {name}")))?;
-    let guest = test_guest::parameter_address(machine.guest_memory());
-    let physical = machine.memory.base + (guest - machine.guest_memory_base);
-    Ok(vec![
+/// The QEMU arguments that load a staging image file.
+pub fn staging_arguments(staging: &Path) -> Vec<String> {
+    vec![
         "-device".into(),
-        format!("loader,addr={physical:#x},data={},data-len=8", scenario as u64),
-    ])
+        format!(
+            "loader,file={},addr={:#x},force-raw=on",
+            staging.display(),
+            qemu_virt::STAGING.base
+        ),
+    ]
 }
 
-fn parse_scenario(text: &str) -> Result<(String, Scenario)> {
-    let (name, scenario) = text
-        .split_once('=')
-        .ok_or_else(|| Error::Usage(format!("--scenario takes VM=SCENARIO, not {text}")))?;
-    let scenario = Scenario::from_name(scenario).ok_or_else(|| {
-        let names: Vec<_> = Scenario::ALL.iter().map(|scenario| scenario.name()).collect();
-        Error::Usage(format!("unknown scenario {scenario}; use one of {names:?}"))
-    })?;
-    Ok((name.to_string(), scenario))
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::File { path: path.display().to_string(), source })
 }
 
-/// The full command line of `cargo xtask run`: console on this terminal.
-pub fn command_line(options: &MachineOptions, images: &Images) -> Result<Vec<String>> {
-    let mut line = machine_arguments(&options.cpu, images)?;
-    for text in &options.scenarios {
-        let (name, scenario) = parse_scenario(text)?;
-        line.extend(scenario_arguments(&name, scenario)?);
+/// The staging image: the boot-image index, the test guest for every test
+/// VM with its scenario, and Linux's kernel, initramfs and command line.
+pub fn staging_image(
+    test_guest: &Path,
+    scenarios: &[(String, Scenario)],
+    linux: Option<&LinuxBoot>,
+) -> Result<Vec<u8>> {
+    let guest = read(test_guest)?;
+    let mut owned: Vec<(ImageKind, u32, Vec<u8>)> = Vec::new();
+    for (name, _) in scenarios {
+        if qemu_virt::machine_index(name).is_none() {
+            return Err(Error::Usage(format!("there is no VM named {name}")));
+        }
     }
+    for (index, machine) in qemu_virt::VIRTUAL_MACHINES.iter().enumerate() {
+        let index = index as u32;
+        match machine.kind {
+            VirtualMachineKind::Test => {
+                owned.push((ImageKind::FlatBinary, index, guest.clone()));
+                let scenario = scenarios
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == machine.name)
+                    .map_or(Scenario::Greet, |(_, scenario)| *scenario);
+                owned.push((
+                    ImageKind::Parameters,
+                    index,
+                    (scenario as u64).to_le_bytes().to_vec(),
+                ));
+            }
+            VirtualMachineKind::Linux => {
+                if let Some(linux) = linux {
+                    owned.push((ImageKind::LinuxKernel, index, read(&linux.kernel)?));
+                    if let Some(initramfs) = &linux.initramfs {
+                        owned.push((ImageKind::Initramfs, index, read(initramfs)?));
+                    }
+                    owned.push((
+                        ImageKind::CommandLine,
+                        index,
+                        linux.command_line.clone().into_bytes(),
+                    ));
+                }
+            }
+        }
+    }
+    let images: Vec<_> =
+        owned.iter().map(|(kind, machine, bytes)| (*kind, *machine, bytes.as_slice())).collect();
+    builder::compose(&images, qemu_virt::STAGING.size).map_err(|error| {
+        Error::Usage(format!(
+            "the images do not fit the {} MiB staging region: {error:?}",
+            qemu_virt::STAGING.size >> 20
+        ))
+    })
+}
+
+/// Parses `VM=SCENARIO` options.
+pub fn parse_scenarios(texts: &[String]) -> Result<Vec<(String, Scenario)>> {
+    texts
+        .iter()
+        .map(|text| {
+            let (name, scenario) = text
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--scenario takes VM=SCENARIO, not {text}")))?;
+            let scenario = Scenario::from_name(scenario).ok_or_else(|| {
+                let names: Vec<_> = Scenario::ALL.iter().map(|scenario| scenario.name()).collect();
+                Error::Usage(format!("unknown scenario {scenario}; use one of {names:?}"))
+            })?;
+            Ok((name.to_string(), scenario))
+        })
+        .collect()
+}
+
+/// Where `run` writes its staging image.
+pub fn staging_path() -> PathBuf {
+    workspace_root().join("target/elastos/staging.bin")
+}
+
+/// Writes the staging image for `options` and returns the full command line
+/// of `cargo xtask run`: console on this terminal.
+pub fn prepare(
+    options: &MachineOptions,
+    images: &Images,
+    linux: Option<&LinuxBoot>,
+) -> Result<Vec<String>> {
+    let scenarios = parse_scenarios(&options.scenarios)?;
+    let staging = staging_image(&images.test_guest, &scenarios, linux)?;
+    let path = staging_path();
+    write_file(&path, &staging)?;
+    command_line(options, images)
+}
+
+/// The command line of `cargo xtask run` (the staging image at [`staging_path`]).
+pub fn command_line(options: &MachineOptions, images: &Images) -> Result<Vec<String>> {
+    parse_scenarios(&options.scenarios)?;
+    let mut line = machine_arguments(&options.cpu, &images.hypervisor)?;
+    line.extend(staging_arguments(&staging_path()));
     line.extend(options.qemu_arguments.iter().cloned());
     line.push("-nographic".into());
     Ok(line)
+}
+
+/// Writes `bytes` to `path`, creating its folder.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_error = |source| Error::File { path: path.display().to_string(), source };
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(file_error)?;
+    }
+    std::fs::write(path, bytes).map_err(file_error)
 }
 
 /// Quotes a command line for a POSIX shell.
@@ -98,7 +235,9 @@ pub fn shell_line(line: &[String]) -> String {
     line.iter()
         .map(|word| {
             if !word.is_empty()
-                && word.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_=,./:+@".contains(&byte))
+                && word
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_=,./:+@".contains(&byte))
             {
                 word.clone()
             } else {
@@ -109,30 +248,26 @@ pub fn shell_line(line: &[String]) -> String {
         .join(" ")
 }
 
-/// Writes the machine arguments for the integration tests, one per line.
-pub fn write_arguments_file(images: &Images, path: &Path) -> Result<()> {
-    let file_error = |source| Error::File { path: path.display().to_string(), source };
-    if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder).map_err(file_error)?;
-    }
-    let mut text = machine_arguments("cortex-a53", images)?.join("\n");
-    text.push('\n');
-    std::fs::write(path, text).map_err(file_error)
-}
-
 /// `cargo xtask gdb`: QEMU stopped at the first instruction with a gdbstub on
 /// `port`, and gdb-multiarch attached with the hypervisor's symbols.
-pub fn debug(options: &MachineOptions, images: &Images, port: u16) -> Result<()> {
-    let mut line = command_line(options, images)?;
+pub fn debug(
+    options: &MachineOptions,
+    images: &Images,
+    linux: Option<&LinuxBoot>,
+    port: u16,
+) -> Result<()> {
+    let mut line = prepare(options, images, linux)?;
     line.pop();
-    line.extend(["-S", "-gdb", &format!("tcp:127.0.0.1:{port}"), "-display", "none"].map(String::from));
-    line.extend(["-serial", "file:target/elastos/console.log", "-monitor", "none"].map(String::from));
-    std::fs::create_dir_all(crate::build::workspace_root().join("target/elastos"))
-        .map_err(|source| Error::File { path: "target/elastos".into(), source })?;
-    step(&format!("starting QEMU (console in target/elastos/console.log): {}", shell_line(&line)));
+    let console = workspace_root().join("target/elastos/console.log");
+    line.extend(
+        ["-S", "-gdb", &format!("tcp:127.0.0.1:{port}"), "-display", "none"].map(String::from),
+    );
+    line.extend(
+        ["-serial", &format!("file:{}", console.display()), "-monitor", "none"].map(String::from),
+    );
+    step(&format!("starting QEMU (console in {}): {}", console.display(), shell_line(&line)));
     let mut qemu = Command::new(&line[0])
         .args(&line[1..])
-        .current_dir(crate::build::workspace_root())
         .spawn()
         .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
     let result = run_checked(
@@ -145,4 +280,41 @@ pub fn debug(options: &MachineOptions, images: &Images, port: u16) -> Result<()>
     let _ = qemu.kill();
     let _ = qemu.wait();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boards::boot_image::Index;
+
+    #[test]
+    fn staging_image_holds_every_vm_image() {
+        let folder = std::env::temp_dir().join(format!("xtask-staging-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let guest = folder.join("guest.bin");
+        let kernel = folder.join("Image");
+        std::fs::write(&guest, [7u8; 100]).unwrap();
+        std::fs::write(&kernel, [9u8; 300]).unwrap();
+        let linux = LinuxBoot { kernel, initramfs: None, command_line: "console=ttyAMA0".into() };
+        let scenarios = parse_scenarios(&["beta=escape".to_string()]).unwrap();
+        let staging = staging_image(&guest, &scenarios, Some(&linux)).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        let beta = qemu_virt::machine_index("beta").unwrap();
+        let alpha = qemu_virt::machine_index("alpha").unwrap();
+        let parameters = index.find(beta, ImageKind::Parameters).unwrap();
+        assert_eq!(index.bytes(&parameters), (Scenario::Escape as u64).to_le_bytes());
+        let parameters = index.find(alpha, ImageKind::Parameters).unwrap();
+        assert_eq!(index.bytes(&parameters), (Scenario::Greet as u64).to_le_bytes());
+        let linux_index = qemu_virt::machine_index("linux").unwrap();
+        let command_line = index.find(linux_index, ImageKind::CommandLine).unwrap();
+        assert_eq!(index.bytes(&command_line), b"console=ttyAMA0");
+        assert_eq!(
+            index.bytes(&index.find(linux_index, ImageKind::LinuxKernel).unwrap()),
+            [9u8; 300]
+        );
+        assert!(index.find(linux_index, ImageKind::Initramfs).is_none());
+        assert!(parse_scenarios(&["nobody".to_string()]).is_err());
+        assert!(staging_image(&guest, &[("nobody".into(), Scenario::Greet)], None).is_err());
+        std::fs::remove_dir_all(folder).unwrap();
+    }
 }

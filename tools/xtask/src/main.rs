@@ -8,6 +8,8 @@
 mod bench;
 mod build;
 mod environment;
+mod initramfs;
+mod linux;
 mod machine;
 
 use clap::{Parser, Subcommand};
@@ -137,7 +139,8 @@ fn run(command: Command) -> Result<ExitCode> {
             environment::ensure_build_tools()?;
             environment::ensure_qemu()?;
             let images = build::build()?;
-            let line = machine::command_line(&machine, &images)?;
+            let linux = machine::linux_boot(&machine)?;
+            let line = machine::prepare(&machine, &images, linux.as_ref())?;
             environment::step(&format!("booting: {}", machine::shell_line(&line)));
             let status = environment::run_foreground(&line)?;
             Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
@@ -160,7 +163,8 @@ fn run(command: Command) -> Result<ExitCode> {
             environment::ensure_qemu()?;
             environment::ensure_debian_package("gdb-multiarch", "gdb-multiarch")?;
             let images = build::build()?;
-            machine::debug(&machine, &images, port)?;
+            let linux = machine::linux_boot(&machine)?;
+            machine::debug(&machine, &images, linux.as_ref(), port)?;
             Ok(ExitCode::SUCCESS)
         }
     }

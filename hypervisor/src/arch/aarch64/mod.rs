@@ -4,13 +4,14 @@
 //! Every `unsafe` block of the hypervisor that touches the CPU lives in this
 //! module or in [`mmu`]; the rest of the hypervisor calls safe functions.
 
+pub mod gic;
 pub mod mmu;
 
 use aarch64_cpu::registers::{
-    Readable, Writeable, AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0,
-    CNTV_CVAL_EL0, CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, MAIR_EL1,
-    PAR_EL1, SCTLR_EL1, SPSR_EL1, SP_EL0, SP_EL1, TCR_EL1, TPIDRRO_EL0, TPIDR_EL0, TPIDR_EL1,
-    TTBR0_EL1, TTBR1_EL1, VBAR_EL1,
+    Readable, Writeable, AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0,
+    CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, MAIR_EL1, PAR_EL1, SCTLR_EL1,
+    SPSR_EL1, SP_EL0, SP_EL1, TCR_EL1, TPIDRRO_EL0, TPIDR_EL0, TPIDR_EL1, TTBR0_EL1, TTBR1_EL1,
+    VBAR_EL1,
 };
 use core::arch::{asm, global_asm};
 
@@ -243,6 +244,16 @@ pub fn firmware_call(function: u32, argument1: u64, argument2: u64, argument3: u
         );
     }
     result
+}
+
+/// Disables the EL1 virtual timer (its state is saved in [`El1State`]).
+pub fn stop_virtual_timer() {
+    CNTV_CTL_EL0.set(0);
+}
+
+/// The physical counter (CNTPCT_EL0).
+pub fn physical_count() -> u64 {
+    aarch64_cpu::registers::CNTPCT_EL0.get()
 }
 
 /// Waits for an event, letting the CPU idle.
