@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use hypervisor_core::address::GuestPhysicalAddress;
 use hypervisor_core::exception::Syndrome;
 use hypervisor_core::uart::{self, Effect};
-use hypervisor_core::vgic;
+use hypervisor_core::vgic::{self, Kick};
 
 /// Accesses to registers the emulated devices do not have (read as zero,
 /// writes ignored), over all VMs.
@@ -112,9 +112,16 @@ fn perform_read(vcpu: &Vcpu, device: Device, offset: u64, size: u8) -> u64 {
 fn perform_write(vcpu: &Vcpu, device: Device, offset: u64, size: u8, value: u64) {
     let machine = vcpu.machine;
     let mut devices = machine.devices.lock();
+    // A write to the GIC may make anything deliverable anywhere: every vCPU
+    // looks again (GIC writes are rare; the kick is cheap).
+    let everyone = Kick((1u16 << machine.vcpu_count()).wrapping_sub(1) as u8);
     let kick = match device {
-        Device::Distributor => devices.gic.distributor_write(offset, size, value).ok(),
-        Device::Redistributors => devices.gic.redistributor_write(offset, size, value).ok(),
+        Device::Distributor => {
+            devices.gic.distributor_write(offset, size, value).ok().map(|kick| kick | everyone)
+        }
+        Device::Redistributors => {
+            devices.gic.redistributor_write(offset, size, value).ok().map(|kick| kick | everyone)
+        }
         Device::Uart => {
             let effect = devices.uart.write(offset, size, value as u32).ok();
             let asserted = devices.uart.interrupt_asserted();

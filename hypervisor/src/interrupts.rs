@@ -50,7 +50,9 @@ pub fn handle(mut vcpu: Option<&mut Vcpu>) {
                     // Forwarded as a hardware-mapped virtual interrupt: it stays
                     // active until the guest deactivates it.
                     Some(vcpu) => {
-                        vcpu.machine.devices.lock().gic.raise_edge(VIRTUAL_TIMER, vcpu.index);
+                        let kick =
+                            vcpu.machine.devices.lock().gic.raise_edge(VIRTUAL_TIMER, vcpu.index);
+                        self::kick(vcpu.machine, kick);
                     }
                     // No vCPU here: the timer belongs to a vCPU that left.
                     None => {
@@ -94,8 +96,11 @@ pub fn release_virtual_timer() {
 pub fn kick(machine: &Machine, kick: Kick) {
     let current = crate::cpu::current();
     for (index, &cpu) in machine.description.cpus.iter().enumerate() {
-        if kick.0 & (1 << index) != 0 && cpu != current {
-            gic::send_sgi(KICK, cpu);
+        if kick.0 & (1 << index) != 0 {
+            machine.attention[index].store(true, Ordering::SeqCst);
+            if cpu != current {
+                gic::send_sgi(KICK, cpu);
+            }
         }
     }
 }

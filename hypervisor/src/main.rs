@@ -55,8 +55,10 @@ extern "C" fn primary_main(device_tree: u64) -> ! {
     interrupts::init_cpu();
     cpu::report_online();
     images::init();
-    vm::create_all();
+    // The other CPUs come up first and wait for their vCPUs, so that starting
+    // a VM (and its virtual counter) is not delayed by CPU bring-up.
     cpu::start_secondaries();
+    vm::create_all();
     vcpu::run_this_cpu()
 }
 

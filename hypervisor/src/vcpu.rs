@@ -86,6 +86,13 @@ impl Vcpu {
 
     /// Moves the interrupts the vGIC has for this vCPU into the list registers.
     fn fill_list_registers(&mut self) {
+        // Nothing can have become deliverable since the last look: skip the
+        // vGIC (and its lock) entirely. This keeps exits that do not involve
+        // interrupts (hypercalls, MMIO) cheap.
+        if !self.machine.attention[self.index].swap(false, Ordering::SeqCst) {
+            gic::set_virtual_interface_control(INTERFACE_ENABLE);
+            return;
+        }
         let count = gic::list_register_count().min(MAX_LIST_REGISTERS);
         let mut slots = [ListEntry::EMPTY; MAX_LIST_REGISTERS];
         let taken =
@@ -94,6 +101,10 @@ impl Vcpu {
             gic::write_list_register(register, vgic::encode(slot));
         }
         self.listed = taken.count;
+        if taken.count > 0 || taken.more_waiting {
+            // Listed entries come back on exit and may need listing again.
+            self.machine.attention[self.index].store(true, Ordering::SeqCst);
+        }
         let control = if taken.more_waiting {
             INTERFACE_ENABLE | UNDERFLOW_INTERRUPT
         } else {

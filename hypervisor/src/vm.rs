@@ -14,7 +14,7 @@ use crate::{firmware, images, log};
 use boards::qemu_virt::{self, VIRTUAL_MACHINES};
 use boards::VirtualMachineKind;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress, PAGE_SIZE};
 use hypervisor_core::page_table::{self, Stage2Attributes, Stage2Table};
 use hypervisor_core::uart::VirtualUart;
@@ -196,6 +196,9 @@ pub struct Machine {
     vcpus: [VcpuControl; MAX_VCPUS],
     /// vCPUs powered on (running or about to).
     active_vcpus: AtomicUsize,
+    /// Per vCPU: the vGIC may have something new for it (set by every kick,
+    /// cleared when its list registers are filled with nothing).
+    pub attention: [AtomicBool; MAX_VCPUS],
     request: AtomicU8,
     stop_reason: Mutex<Option<StopReason>>,
     /// CNTVOFF_EL2 of this VM: the physical count when it last started, so
@@ -410,6 +413,9 @@ impl Machine {
             }
             devices.uart = VirtualUart::new();
         }
+        for attention in &self.attention {
+            attention.store(true, Ordering::SeqCst);
+        }
         self.counter_offset.store(crate::arch::physical_count(), Ordering::SeqCst);
         VM_STATES[self.index].store(State::Running as u8, Ordering::SeqCst);
         VM_STARTS[self.index].fetch_add(1, Ordering::SeqCst);
@@ -475,6 +481,7 @@ pub fn create_all() {
                 }
             }; MAX_VCPUS],
             active_vcpus: AtomicUsize::new(0),
+            attention: [const { AtomicBool::new(true) }; MAX_VCPUS],
             request: AtomicU8::new(Request::None as u8),
             stop_reason: Mutex::new(None),
             counter_offset: AtomicU64::new(0),

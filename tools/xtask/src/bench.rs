@@ -81,26 +81,98 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
     );
     println!("{table}");
     if write {
-        record(&table)?;
+        record("null-hypercall", &table)?;
+    }
+    let linux = crate::linux::default_linux()?;
+    let table = linux_boot(images, &linux, cpu)?;
+    println!("{table}");
+    if write {
+        record("linux-boot", &table)?;
     }
     Ok(())
 }
 
-const BEGIN: &str = "<!-- null-hypercall:begin -->";
-const END: &str = "<!-- null-hypercall:end -->";
+/// Runs QEMU to completion and returns its console.
+fn console_of(line: &[String]) -> Result<String> {
+    let output = Command::new(&line[0])
+        .args(&line[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
 
-/// Replaces the null-hypercall table in docs/benchmarks.md.
-fn record(table: &str) -> Result<()> {
+/// The guest's uptime, in seconds, when its init printed `elastos: uptime`.
+fn uptime(console: &str) -> Result<f64> {
+    console
+        .lines()
+        .find_map(|line| line.split("elastos: uptime ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|seconds| seconds.parse().ok())
+        .ok_or_else(|| {
+            Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | "))
+        })
+}
+
+/// Time for the same kernel and initramfs to reach userspace under the
+/// hypervisor and on bare QEMU (the kernel entered at EL1 by QEMU itself),
+/// both measured in virtual time under `-icount shift=0`.
+fn linux_boot(images: &Images, linux: &crate::linux::LinuxArtifacts, cpu: &str) -> Result<String> {
+    let command_line = format!("{} elastos.benchmark", crate::machine::DEFAULT_COMMAND_LINE);
+    let icount = ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"];
+    let boot = crate::machine::LinuxBoot {
+        kernel: linux.image.clone(),
+        initramfs: Some(linux.initramfs.clone()),
+        command_line: command_line.clone(),
+    };
+    let staging = staging_image(&images.test_guest, &[], Some(&boot))?;
+    let staging_path = workspace_root().join("target/elastos/bench-linux-staging.bin");
+    write_file(&staging_path, &staging)?;
+    let mut hypervisor = machine_arguments(cpu, &images.hypervisor)?;
+    hypervisor.extend(staging_arguments(&staging_path));
+    hypervisor.extend(icount.map(String::from));
+    hypervisor.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("booting Linux under the hypervisor on {cpu} (QEMU -icount shift=0)"));
+    let under = uptime(&console_of(&hypervisor)?)?;
+    let memory = boards::qemu_virt::VIRTUAL_MACHINES
+        .iter()
+        .find(|machine| machine.kind == boards::VirtualMachineKind::Linux)
+        .map_or(1 << 30, |machine| machine.memory.size);
+    let mut bare: Vec<String> =
+        ["qemu-system-aarch64", "-M", "virt,gic-version=3", "-cpu", cpu].map(String::from).to_vec();
+    bare.extend(["-smp".into(), "2".into(), "-m".into(), format!("{}M", memory >> 20)]);
+    bare.extend(["-kernel".into(), linux.image.display().to_string()]);
+    bare.extend(["-initrd".into(), linux.initramfs.display().to_string()]);
+    bare.extend(["-append".into(), command_line]);
+    bare.extend(icount.map(String::from));
+    bare.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("booting Linux on bare QEMU on {cpu} (QEMU -icount shift=0)"));
+    let alone = uptime(&console_of(&bare)?)?;
+    Ok(format!(
+        "| Linux {} to userspace ({cpu}, 2 vCPUs) | seconds of virtual time (= 10^9 guest instructions) |\n\
+         |---|---|\n\
+         | bare QEMU, kernel entered at EL1 | {alone:.2} |\n\
+         | under the Elastos hypervisor | {under:.2} |\n\
+         | ratio | {:.3}x |\n",
+        linux.kernel_version,
+        under / alone
+    ))
+}
+
+/// Replaces the table between the `name` markers in docs/benchmarks.md.
+fn record(name: &str, table: &str) -> Result<()> {
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
+    let (begin, end) = (begin.as_str(), end.as_str());
     let path = workspace_root().join("docs/benchmarks.md");
     let file_error = |source| Error::File { path: path.display().to_string(), source };
     let text = std::fs::read_to_string(&path).map_err(file_error)?;
-    let (Some(start), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+    let (Some(start), Some(end)) = (text.find(begin), text.find(end)) else {
         return Err(Error::Benchmark(format!(
-            "{} lacks the markers {BEGIN} and {END}",
+            "{} lacks the markers {begin} and {end}",
             path.display()
         )));
     };
-    let updated = format!("{}{BEGIN}\n{table}{}", &text[..start], &text[end..]);
+    let updated = format!("{}{begin}\n{table}{}", &text[..start], &text[end..]);
     std::fs::write(&path, updated).map_err(file_error)
 }
 
