@@ -96,8 +96,7 @@ fn perform_read(vcpu: &Vcpu, device: Device, offset: u64, size: u8) -> u64 {
         Device::Redistributors => devices.gic.redistributor_read(offset, size).ok(),
         Device::Uart => {
             let value = devices.uart.read(offset, size).ok().map(u64::from);
-            let asserted = devices.uart.interrupt_asserted();
-            let kick = devices.gic.set_level(qemu_virt::UART_INTERRUPT, 0, asserted);
+            let kick = devices.update_uart_line();
             drop(devices);
             interrupts::kick(machine, kick);
             if offset == 0 {
@@ -124,8 +123,7 @@ fn perform_write(vcpu: &Vcpu, device: Device, offset: u64, size: u8, value: u64)
         }
         Device::Uart => {
             let effect = devices.uart.write(offset, size, value as u32).ok();
-            let asserted = devices.uart.interrupt_asserted();
-            let kick = devices.gic.set_level(qemu_virt::UART_INTERRUPT, 0, asserted);
+            let kick = devices.update_uart_line();
             drop(devices);
             if let Some(Effect::Transmit(byte)) = effect {
                 console::write_fragment(Source::Machine(machine.name()), &[byte]);

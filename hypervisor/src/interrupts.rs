@@ -134,8 +134,7 @@ fn deliver_console_input() {
             for &byte in &buffer[..count] {
                 devices.uart.receive(byte);
             }
-            let asserted = devices.uart.interrupt_asserted();
-            devices.gic.set_level(qemu_virt::UART_INTERRUPT, 0, asserted)
+            devices.update_uart_line()
         };
         self::kick(machine, kick);
         if log_input_once() {

@@ -181,6 +181,21 @@ pub struct Devices {
     pub gic: VirtualGic,
     /// The emulated PL011 (Linux VMs).
     pub uart: VirtualUart,
+    /// The level the UART's interrupt line last had at the vGIC.
+    pub uart_line: bool,
+}
+
+impl Devices {
+    /// Passes a change of the UART's interrupt line to the vGIC. Most UART
+    /// accesses leave the line as it was; they cost the vGIC nothing.
+    pub fn update_uart_line(&mut self) -> hypervisor_core::vgic::Kick {
+        let asserted = self.uart.interrupt_asserted();
+        if asserted == self.uart_line {
+            return hypervisor_core::vgic::Kick::NONE;
+        }
+        self.uart_line = asserted;
+        self.gic.set_level(qemu_virt::UART_INTERRUPT, 0, asserted)
+    }
 }
 
 /// One VM.
@@ -412,6 +427,7 @@ impl Machine {
                     .expect("the virtual timer is a PPI of every vCPU");
             }
             devices.uart = VirtualUart::new();
+            devices.uart_line = false;
         }
         for attention in &self.attention {
             attention.store(true, Ordering::SeqCst);
@@ -473,6 +489,7 @@ pub fn create_all() {
             devices: Mutex::new(Devices {
                 gic: VirtualGic::new(description.cpus.len()),
                 uart: VirtualUart::new(),
+                uart_line: false,
             }),
             vcpus: [const {
                 VcpuControl {
