@@ -56,6 +56,8 @@ pub struct SystemOptions {
     pub name: String,
     /// More QEMU arguments.
     pub arguments: Vec<String>,
+    /// Another CPU model than the suite's (`-cpu`).
+    pub cpu: Option<String>,
 }
 
 fn variable(name: &'static str) -> Result<PathBuf, SystemError> {
@@ -125,6 +127,13 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
     let path = folder.path().join("staging.bin");
     std::fs::write(&path, staging)
         .map_err(|source| SystemError::File { path: path.clone(), source })?;
+    let mut artifacts = artifacts.clone();
+    if let Some(cpu) = &options.cpu {
+        let position = artifacts.qemu_command.iter().position(|argument| argument == "-cpu");
+        if let Some(position) = position {
+            artifacts.qemu_command[position + 1] = cpu.clone();
+        }
+    }
     let qemu = artifacts
         .qemu()?
         .name(options.name.clone())

@@ -64,6 +64,19 @@ fn greeting_guests_pass_their_checks_and_the_machine_powers_off() -> Result<(), 
 }
 
 #[test]
+fn the_system_runs_on_a_cortex_a72_too() -> Result<(), Error> {
+    let artifacts = artifacts()?;
+    let mut options = options("cortex-a72", &[], false);
+    options.cpu = Some("cortex-a72".into());
+    let system = boot(&artifacts, &options)?;
+    assert!(system.qemu.wait_exit(TIMEOUT)?.success());
+    let console = system.qemu.console();
+    assert!(console.contains("all 4 CPUs online"), "{console}");
+    assert_eq!(console.matches("all checks passed").count(), 2, "{console}");
+    Ok(())
+}
+
+#[test]
 fn every_cpu_comes_up_at_el2() -> Result<(), Error> {
     let artifacts = artifacts()?;
     let symbols = artifacts.hypervisor_symbols()?;

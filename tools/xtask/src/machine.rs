@@ -317,4 +317,24 @@ mod tests {
         assert!(staging_image(&guest, &[("nobody".into(), Scenario::Greet)], None).is_err());
         std::fs::remove_dir_all(folder).unwrap();
     }
+
+    #[test]
+    fn a_bad_kernel_or_a_missing_initrd_is_refused_before_qemu_starts() {
+        let folder = std::env::temp_dir().join(format!("xtask-linux-boot-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let not_a_kernel = folder.join("not-a-kernel");
+        std::fs::write(&not_a_kernel, b"just some text, not an arm64 Image").unwrap();
+        let options =
+            MachineOptions { kernel: Some(not_a_kernel.clone()), ..MachineOptions::default() };
+        let error = linux_boot(&options).unwrap_err().to_string();
+        assert!(error.contains("not an arm64 Linux Image"), "{error}");
+        let options = MachineOptions {
+            kernel: Some(not_a_kernel),
+            initrd: Some(folder.join("missing.cpio")),
+            ..MachineOptions::default()
+        };
+        let error = linux_boot(&options).unwrap_err().to_string();
+        assert!(error.contains("missing.cpio: no such file"), "{error}");
+        std::fs::remove_dir_all(folder).unwrap();
+    }
 }
