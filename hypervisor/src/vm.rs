@@ -395,10 +395,7 @@ impl Machine {
         VM_STATES[self.index].store(State::Stopped as u8, Ordering::SeqCst);
         log!("vm {} stopped: {}", self.name(), reason);
         crate::cpu::wake_all();
-        if RUNNING.fetch_sub(1, Ordering::SeqCst) == 1 {
-            log!("no virtual machine left; powering off");
-            firmware::system_off();
-        }
+        release_running();
     }
 
     /// Loads the VM's images, resets its devices and powers its first vCPU on.
@@ -439,6 +436,15 @@ impl Machine {
             log!("vm {}: first vCPU already on", self.name());
         }
         Ok(())
+    }
+}
+
+/// One VM fewer runs (it stopped, or could not start); powers the machine
+/// off after the last.
+fn release_running() {
+    if RUNNING.fetch_sub(1, Ordering::SeqCst) == 1 {
+        log!("no virtual machine left; powering off");
+        firmware::system_off();
     }
 }
 
@@ -517,16 +523,16 @@ pub fn create_all() {
             description.memory.base,
             description.cpus
         );
-        RUNNING.fetch_add(1, Ordering::SeqCst);
-        if let Err(error) = machine.start() {
-            log!("vm {} not started: {error}", description.name);
-            VM_STATES[index].store(State::Absent as u8, Ordering::SeqCst);
-            RUNNING.fetch_sub(1, Ordering::SeqCst);
-        }
     }
-    if RUNNING.load(Ordering::SeqCst) == 0 {
-        log!("no virtual machine could start; powering off");
-        firmware::system_off();
+    // Every VM counts as running before the first starts: one that stops at
+    // once must not find the count at zero while others are still to start.
+    RUNNING.store(MACHINE_COUNT, Ordering::SeqCst);
+    for machine in machines() {
+        if let Err(error) = machine.start() {
+            log!("vm {} not started: {error}", machine.name());
+            VM_STATES[machine.index].store(State::Absent as u8, Ordering::SeqCst);
+            release_running();
+        }
     }
 }
 
