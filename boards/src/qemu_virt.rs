@@ -63,6 +63,53 @@ pub fn machine_index(name: &str) -> Option<usize> {
     VIRTUAL_MACHINES.iter().position(|machine| machine.name.as_bytes() == name.as_bytes())
 }
 
+/// What the Linux VM boots, for [`staging_image`].
+#[cfg(not(target_os = "none"))]
+pub struct LinuxImages<'a> {
+    /// An arm64 Linux `Image`.
+    pub kernel: &'a [u8],
+    /// The initramfs, if any.
+    pub initramfs: Option<&'a [u8]>,
+    /// The kernel command line.
+    pub command_line: &'a str,
+}
+
+/// The staging image of this board: the boot-image index, the test guest
+/// with its scenario (from `scenario_of`, by VM name) for every test VM, and
+/// Linux's images if given. Used by `cargo xtask` and the integration tests.
+#[cfg(not(target_os = "none"))]
+pub fn staging_image(
+    test_guest: &[u8],
+    scenario_of: impl Fn(&str) -> crate::test_guest::Scenario,
+    linux: Option<&LinuxImages>,
+) -> Result<Vec<u8>, crate::boot_image::IndexError> {
+    use crate::boot_image::ImageKind;
+    let mut images: Vec<(ImageKind, u32, Vec<u8>)> = Vec::new();
+    for (index, machine) in VIRTUAL_MACHINES.iter().enumerate() {
+        let index = index as u32;
+        match machine.kind {
+            VirtualMachineKind::Test => {
+                let scenario = scenario_of(machine.name) as u64;
+                images.push((ImageKind::FlatBinary, index, test_guest.to_vec()));
+                images.push((ImageKind::Parameters, index, scenario.to_le_bytes().to_vec()));
+            }
+            VirtualMachineKind::Linux => {
+                if let Some(linux) = linux {
+                    images.push((ImageKind::LinuxKernel, index, linux.kernel.to_vec()));
+                    if let Some(initramfs) = linux.initramfs {
+                        images.push((ImageKind::Initramfs, index, initramfs.to_vec()));
+                    }
+                    let command_line = linux.command_line.as_bytes().to_vec();
+                    images.push((ImageKind::CommandLine, index, command_line));
+                }
+            }
+        }
+    }
+    let borrowed: Vec<_> =
+        images.iter().map(|(kind, machine, bytes)| (*kind, *machine, bytes.as_slice())).collect();
+    crate::boot_image::builder::compose(&borrowed, STAGING.size)
+}
+
 /// The CPU index of the core whose MPIDR_EL1 is `mpidr`, if it is one of ours.
 /// QEMU numbers the cores of one cluster in affinity level 0.
 pub const fn cpu_index(mpidr: u64) -> Option<usize> {

@@ -22,8 +22,6 @@ pub static UNSUPPORTED_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// SMCCC_VERSION.
 const SMCCC_VERSION: u32 = 0x8000_0000;
-/// SMCCC_ARCH_FEATURES.
-const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
 
 /// Handles the call in the vCPU's registers and writes its results there.
 /// Kept out of line under a fixed name so the tests can break on it.
@@ -48,8 +46,8 @@ fn architecture(function: u32) -> u64 {
     match function {
         // SMCCC 1.1.
         SMCCC_VERSION => 0x1_0001,
-        // No optional architecture call (workarounds, TRNG) is offered.
-        SMCCC_ARCH_FEATURES => Status::NotSupported.as_register(),
+        // No optional architecture call (SMCCC_ARCH_FEATURES queries for
+        // workarounds, TRNG) is offered.
         _ => Status::NotSupported.as_register(),
     }
 }

@@ -536,7 +536,8 @@ pub fn create_all() {
     }
 }
 
-/// Whether this CPU is the one the board's physical UART input goes to.
+/// The CPU the board's physical UART input interrupt goes to: the first CPU
+/// of the Linux VM, which takes the console input.
 pub fn input_cpu() -> usize {
     qemu_virt::VIRTUAL_MACHINES
         .iter()

@@ -4,10 +4,8 @@
 
 use std::path::PathBuf;
 
-use boards::boot_image::{builder, ImageKind};
 use boards::qemu_virt;
 use boards::test_guest::Scenario;
-use boards::VirtualMachineKind;
 use thiserror::Error;
 
 use crate::artifacts::Artifacts;
@@ -88,40 +86,24 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
                 None => read(variable(LINUX_KERNEL_VARIABLE)?)?,
             },
             read(variable(LINUX_INITRAMFS_VARIABLE)?)?,
-            command_line.clone().into_bytes(),
+            command_line.as_str(),
         )),
         None => None,
     };
-    let mut images: Vec<(ImageKind, u32, Vec<u8>)> = Vec::new();
-    for (index, machine) in qemu_virt::VIRTUAL_MACHINES.iter().enumerate() {
-        let index = index as u32;
-        match machine.kind {
-            VirtualMachineKind::Test => {
-                let scenario = options
-                    .scenarios
-                    .iter()
-                    .find(|(name, _)| *name == machine.name)
-                    .map_or(Scenario::Greet, |(_, scenario)| *scenario);
-                images.push((ImageKind::FlatBinary, index, guest.clone()));
-                images.push((
-                    ImageKind::Parameters,
-                    index,
-                    (scenario as u64).to_le_bytes().to_vec(),
-                ));
-            }
-            VirtualMachineKind::Linux => {
-                if let Some((kernel, initramfs, command_line)) = &linux {
-                    images.push((ImageKind::LinuxKernel, index, kernel.clone()));
-                    images.push((ImageKind::Initramfs, index, initramfs.clone()));
-                    images.push((ImageKind::CommandLine, index, command_line.clone()));
-                }
-            }
-        }
-    }
-    let borrowed: Vec<_> =
-        images.iter().map(|(kind, machine, bytes)| (*kind, *machine, bytes.as_slice())).collect();
-    let staging =
-        builder::compose(&borrowed, qemu_virt::STAGING.size).map_err(SystemError::Staging)?;
+    let linux = linux.as_ref().map(|(kernel, initramfs, command_line)| qemu_virt::LinuxImages {
+        kernel,
+        initramfs: Some(initramfs),
+        command_line,
+    });
+    let scenario_of = |name: &str| {
+        options
+            .scenarios
+            .iter()
+            .find(|(wanted, _)| *wanted == name)
+            .map_or(Scenario::Greet, |(_, scenario)| *scenario)
+    };
+    let staging = qemu_virt::staging_image(&guest, scenario_of, linux.as_ref())
+        .map_err(SystemError::Staging)?;
     let folder = tempfile::tempdir()
         .map_err(|source| SystemError::File { path: std::env::temp_dir(), source })?;
     let path = folder.path().join("staging.bin");

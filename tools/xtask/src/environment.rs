@@ -11,7 +11,8 @@ pub fn step(message: &str) {
     eprintln!("==> {message}");
 }
 
-fn display(command: &Command) -> String {
+/// A command as one line, for messages.
+pub fn display(command: &Command) -> String {
     let mut line = command.get_program().to_string_lossy().into_owned();
     for argument in command.get_args() {
         line.push(' ');

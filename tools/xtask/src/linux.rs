@@ -394,22 +394,13 @@ pub fn sha256_of_file(path: &Path) -> Result<String, LinuxError> {
     Ok(hexadecimal(&hasher.finalize()))
 }
 
-fn display(command: &Command) -> String {
-    let mut line = command.get_program().to_string_lossy().into_owned();
-    for argument in command.get_args() {
-        line.push(' ');
-        line.push_str(&argument.to_string_lossy());
-    }
-    line
-}
-
 fn start_error(command: &Command, source: io::Error) -> LinuxError {
     if source.kind() == io::ErrorKind::NotFound {
         let program = command.get_program().to_string_lossy().into_owned();
         let package = if program.starts_with("dpkg") { "dpkg" } else { "apt" };
         LinuxError::ToolMissing { program, package }
     } else {
-        LinuxError::CouldNotStart { command: display(command), source }
+        LinuxError::CouldNotStart { command: crate::environment::display(command), source }
     }
 }
 
@@ -419,7 +410,11 @@ fn run(command: &mut Command, advice: &str) -> Result<(), LinuxError> {
     if status.success() {
         Ok(())
     } else {
-        Err(LinuxError::CommandFailed { command: display(command), status, advice: advice.into() })
+        Err(LinuxError::CommandFailed {
+            command: crate::environment::display(command),
+            status,
+            advice: advice.into(),
+        })
     }
 }
 

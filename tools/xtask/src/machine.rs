@@ -4,10 +4,8 @@
 use crate::build::{workspace_root, Images};
 use crate::environment::{run_checked, step};
 use crate::{Error, Result};
-use boards::boot_image::{builder, ImageKind};
 use boards::qemu_virt;
 use boards::test_guest::Scenario;
-use boards::VirtualMachineKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -128,46 +126,32 @@ pub fn staging_image(
     linux: Option<&LinuxBoot>,
 ) -> Result<Vec<u8>> {
     let guest = read(test_guest)?;
-    let mut owned: Vec<(ImageKind, u32, Vec<u8>)> = Vec::new();
     for (name, _) in scenarios {
         if qemu_virt::machine_index(name).is_none() {
             return Err(Error::Usage(format!("there is no VM named {name}")));
         }
     }
-    for (index, machine) in qemu_virt::VIRTUAL_MACHINES.iter().enumerate() {
-        let index = index as u32;
-        match machine.kind {
-            VirtualMachineKind::Test => {
-                owned.push((ImageKind::FlatBinary, index, guest.clone()));
-                let scenario = scenarios
-                    .iter()
-                    .rev()
-                    .find(|(name, _)| name == machine.name)
-                    .map_or(Scenario::Greet, |(_, scenario)| *scenario);
-                owned.push((
-                    ImageKind::Parameters,
-                    index,
-                    (scenario as u64).to_le_bytes().to_vec(),
-                ));
-            }
-            VirtualMachineKind::Linux => {
-                if let Some(linux) = linux {
-                    owned.push((ImageKind::LinuxKernel, index, read(&linux.kernel)?));
-                    if let Some(initramfs) = &linux.initramfs {
-                        owned.push((ImageKind::Initramfs, index, read(initramfs)?));
-                    }
-                    owned.push((
-                        ImageKind::CommandLine,
-                        index,
-                        linux.command_line.clone().into_bytes(),
-                    ));
-                }
-            }
+    let scenario_of = |name: &str| {
+        scenarios
+            .iter()
+            .rev()
+            .find(|(wanted, _)| wanted == name)
+            .map_or(Scenario::Greet, |(_, scenario)| *scenario)
+    };
+    let linux_bytes = match linux {
+        Some(linux) => {
+            Some((read(&linux.kernel)?, linux.initramfs.as_deref().map(read).transpose()?))
         }
-    }
-    let images: Vec<_> =
-        owned.iter().map(|(kind, machine, bytes)| (*kind, *machine, bytes.as_slice())).collect();
-    builder::compose(&images, qemu_virt::STAGING.size).map_err(|error| {
+        None => None,
+    };
+    let linux_images = linux.zip(linux_bytes.as_ref()).map(|(linux, (kernel, initramfs))| {
+        qemu_virt::LinuxImages {
+            kernel,
+            initramfs: initramfs.as_deref(),
+            command_line: &linux.command_line,
+        }
+    });
+    qemu_virt::staging_image(&guest, scenario_of, linux_images.as_ref()).map_err(|error| {
         Error::Usage(format!(
             "the images do not fit the {} MiB staging region: {error:?}",
             qemu_virt::STAGING.size >> 20
@@ -285,7 +269,7 @@ pub fn debug(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boards::boot_image::Index;
+    use boards::boot_image::{ImageKind, Index};
 
     #[test]
     fn staging_image_holds_every_vm_image() {
