@@ -1,8 +1,13 @@
-//! Board support: the physical memory map, devices and virtual machines of each board.
+//! Board support: the physical memory map, devices and systems of each board.
 //!
 //! A board is a module of constants. The hypervisor, the guests and the host tools
 //! (`cargo xtask`, the integration tests) all read the same constants, so the QEMU
 //! command line, the hypervisor's partitions and the tests cannot disagree.
+//!
+//! A board's systems (its VMs, their devices and the channels between them) are
+//! declared in TOML manifests, `boards/<board>/*.toml`; the build checks them with
+//! the `system-manifest` crate and turns them into [`System`] constants
+//! (`docs/manifest.md`).
 //!
 //! Only QEMU's `virt` machine exists so far; the Raspberry Pi 3 follows.
 #![cfg_attr(target_os = "none", no_std)]
@@ -10,7 +15,16 @@
 
 pub mod boot_image;
 pub mod qemu_virt;
+#[cfg(not(target_os = "none"))]
+pub mod staging;
+pub mod system;
 pub mod test_guest;
+
+pub use system::{
+    channel_region_size, ring_offset, Channel, ChannelEnd, Device, Direction, RestartPolicy,
+    System, VirtualMachine, VirtualMachineKind, CHANNEL_NAME_MAX, CHANNEL_STATUS_SIZE,
+    CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, RING_CONTROL_SIZE,
+};
 
 /// A range of physical memory or of MMIO space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,36 +49,5 @@ impl Region {
     /// Whether the two ranges share at least one byte.
     pub const fn overlaps(&self, other: &Region) -> bool {
         self.base < other.end() && other.base < self.end()
-    }
-}
-
-/// What kind of software a virtual machine runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VirtualMachineKind {
-    /// A Linux kernel with an initramfs, booted with a generated device tree.
-    Linux,
-    /// The small EL1 test guest (`tests/test-guest`).
-    Test,
-}
-
-/// One virtual machine of the system, as the hypervisor builds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VirtualMachine {
-    /// Name used on the console and in reports.
-    pub name: &'static str,
-    /// What it runs.
-    pub kind: VirtualMachineKind,
-    /// Physical CPUs its vCPUs are pinned to: vCPU `n` runs on `cpus[n]`.
-    pub cpus: &'static [usize],
-    /// Physical memory backing the VM's RAM.
-    pub memory: Region,
-    /// Guest-physical address at which the VM sees its RAM.
-    pub guest_memory_base: u64,
-}
-
-impl VirtualMachine {
-    /// The guest-physical range of the VM's RAM.
-    pub const fn guest_memory(&self) -> Region {
-        Region { base: self.guest_memory_base, size: self.memory.size }
     }
 }

@@ -20,12 +20,20 @@ pub enum Scenario {
     Benchmark = 2,
     /// Print a heartbeat line a few times a second for a while, then stop.
     Heartbeat = 3,
+    /// Attack the system from inside the partition, one attempt per boot
+    /// where an attempt faults (the VM is restarted), and report.
+    Hostile = 4,
 }
 
 impl Scenario {
     /// Every scenario, for parsers and tests.
-    pub const ALL: [Scenario; 4] =
-        [Scenario::Greet, Scenario::Escape, Scenario::Benchmark, Scenario::Heartbeat];
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Greet,
+        Scenario::Escape,
+        Scenario::Benchmark,
+        Scenario::Heartbeat,
+        Scenario::Hostile,
+    ];
 
     /// Decodes the parameter word.
     pub const fn from_word(word: u64) -> Option<Self> {
@@ -34,6 +42,7 @@ impl Scenario {
             1 => Some(Self::Escape),
             2 => Some(Self::Benchmark),
             3 => Some(Self::Heartbeat),
+            4 => Some(Self::Hostile),
             _ => None,
         }
     }
@@ -45,6 +54,7 @@ impl Scenario {
             Self::Escape => "escape",
             Self::Benchmark => "benchmark",
             Self::Heartbeat => "heartbeat",
+            Self::Hostile => "hostile",
         }
     }
 

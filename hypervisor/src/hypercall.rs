@@ -5,10 +5,10 @@
 //! `docs/hypercalls.md`). Unknown identifiers return `NOT_SUPPORTED` and the
 //! guest goes on, as SMCCC requires.
 
-use crate::psci;
 use crate::trap::Outcome;
 use crate::vcpu::Vcpu;
-use crate::vm::StopReason;
+use crate::vm::{self, StopReason};
+use crate::{channel, psci};
 use core::sync::atomic::{AtomicU64, Ordering};
 use hypercall_abi::{
     call, owner_of, Status, CONSOLE_WRITE_MAX, OWNER_ARCHITECTURE, OWNER_STANDARD_SECURE,
@@ -19,6 +19,52 @@ use hypervisor_core::address::GuestPhysicalAddress;
 /// Calls answered `NOT_SUPPORTED`, over all VMs.
 #[no_mangle]
 pub static UNSUPPORTED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Bad hypercalls of each VM: unknown functions, and Elastos calls refused
+/// as denied or with invalid parameters. Read by the tests.
+#[no_mangle]
+pub static VM_BAD_HYPERCALLS: [AtomicU64; vm::MACHINE_COUNT] =
+    [const { AtomicU64::new(0) }; vm::MACHINE_COUNT];
+
+/// A VM's allowance of bad hypercalls: a token bucket that holds at most
+/// [`Budget::BURST`] calls and refills at [`Budget::RATE`] calls a second. A
+/// VM that finds it empty is in a hypercall storm and faults.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    tokens: u64,
+    /// The physical count when `tokens` was last brought up to date.
+    updated: u64,
+}
+
+impl Budget {
+    /// The most bad calls in one burst.
+    pub const BURST: u64 = 10_000;
+    /// Bad calls a second a VM may make for ever.
+    pub const RATE: u64 = 1_000;
+
+    /// A full bucket.
+    pub fn full() -> Self {
+        Self { tokens: Self::BURST, updated: crate::arch::physical_count() }
+    }
+
+    /// Spends one token; false when none is left.
+    fn spend(&mut self) -> bool {
+        let now = crate::arch::physical_count();
+        let frequency = boards::qemu_virt::COUNTER_FREQUENCY;
+        let earned = now.saturating_sub(self.updated).saturating_mul(Self::RATE) / frequency;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(Self::BURST);
+            self.updated = now;
+        }
+        match self.tokens.checked_sub(1) {
+            Some(left) => {
+                self.tokens = left;
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// SMCCC_VERSION.
 const SMCCC_VERSION: u32 = 0x8000_0000;
@@ -35,11 +81,27 @@ pub fn handle(vcpu: &mut Vcpu) -> Result<Outcome, StopReason> {
         OWNER_VENDOR_HYPERVISOR => elastos(vcpu, function)?,
         _ => Status::NotSupported.as_register(),
     };
+    vcpu.registers.x[0] = result;
     if result == Status::NotSupported.as_register() {
         UNSUPPORTED_CALLS.fetch_add(1, Ordering::Relaxed);
     }
-    vcpu.registers.x[0] = result;
+    let bad = [Status::NotSupported, Status::Denied, Status::InvalidParameter]
+        .iter()
+        .any(|status| status.as_register() == result);
+    if bad {
+        bad_call(vcpu)?;
+    }
     Ok(Outcome::Continue)
+}
+
+/// Counts a bad call of `vcpu`'s VM against its budget.
+fn bad_call(vcpu: &Vcpu) -> Result<(), StopReason> {
+    VM_BAD_HYPERCALLS[vcpu.machine.index].fetch_add(1, Ordering::Relaxed);
+    if vcpu.machine.hypercall_budget.lock().spend() {
+        Ok(())
+    } else {
+        Err(StopReason::HypercallStorm)
+    }
 }
 
 fn architecture(function: u32) -> u64 {
@@ -59,7 +121,16 @@ fn elastos(vcpu: &mut Vcpu, function: u32) -> Result<u64, StopReason> {
         call::NULL => Status::Success.as_register(),
         call::CONSOLE_WRITE => console_write(vcpu, arguments[1], arguments[2]),
         call::VM_STOP => return Err(StopReason::Requested(arguments[1])),
-        call::CALL_COUNT => 4,
+        call::VM_INFO => {
+            let machine = vcpu.machine;
+            vcpu.registers.x[1] = machine.index as u64;
+            vcpu.registers.x[2] = vm::VM_STARTS[machine.index].load(Ordering::SeqCst);
+            vcpu.registers.x[3] = machine.description.channels.len() as u64;
+            Status::Success.as_register()
+        }
+        call::CHANNEL_INFO => channel_info(vcpu, arguments[1], arguments[2]),
+        call::CHANNEL_NOTIFY => channel::notify(vcpu.machine, arguments[1]).as_register(),
+        call::CALL_COUNT => 7,
         call::CALL_UID => {
             vcpu.registers.x[1] = SERVICE_UID[1] as u64;
             vcpu.registers.x[2] = SERVICE_UID[2] as u64;
@@ -72,6 +143,19 @@ fn elastos(vcpu: &mut Vcpu, function: u32) -> Result<u64, StopReason> {
         }
         _ => Status::NotSupported.as_register(),
     })
+}
+
+fn channel_info(vcpu: &Vcpu, index: u64, address: u64) -> u64 {
+    let Some(info) =
+        usize::try_from(index).ok().and_then(|index| channel::info(vcpu.machine, index))
+    else {
+        channel::VM_CHANNEL_DENIALS[vcpu.machine.index].fetch_add(1, Ordering::Relaxed);
+        return Status::InvalidParameter.as_register();
+    };
+    match vcpu.machine.write_guest(GuestPhysicalAddress::new(address), &info.to_bytes()) {
+        Ok(()) => Status::Success.as_register(),
+        Err(_) => Status::InvalidParameter.as_register(),
+    }
 }
 
 fn console_write(vcpu: &Vcpu, address: u64, length: u64) -> u64 {

@@ -4,7 +4,6 @@
 use crate::vm::{Machine, StartPoint};
 use boards::boot_image::{ImageKind, Index, IndexError};
 use boards::qemu_virt;
-use boards::VirtualMachineKind;
 use core::fmt;
 use spin::Once;
 
@@ -103,7 +102,7 @@ pub fn load(machine: &Machine, memory: &mut [u8]) -> Result<StartPoint, ImageErr
     let base = machine.description.guest_memory_base;
     let find = |kind| index.find(machine.index, kind).ok_or(ImageError::Missing(kind));
     match machine.description.kind {
-        VirtualMachineKind::Test => {
+        kind if kind.is_flat_binary() => {
             let binary = find(ImageKind::FlatBinary)?;
             copy_into(memory, 0, index.bytes(&binary), ImageKind::FlatBinary)?;
             let page = memory.len() as u64 - boards::test_guest::PARAMETER_PAGE_FROM_END;
@@ -113,7 +112,7 @@ pub fn load(machine: &Machine, memory: &mut [u8]) -> Result<StartPoint, ImageErr
             }
             Ok(StartPoint { entry: base, context: 0 })
         }
-        VirtualMachineKind::Linux => {
+        _ => {
             let kernel = index.bytes(&find(ImageKind::LinuxKernel)?);
             let header = |offset: usize| {
                 kernel.get(offset..offset + 8).map(|bytes| {

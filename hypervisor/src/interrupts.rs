@@ -6,7 +6,6 @@ use crate::vcpu::Vcpu;
 use crate::vm::{self, Machine};
 use crate::{console, log};
 use boards::qemu_virt;
-use boards::VirtualMachineKind;
 use core::sync::atomic::{AtomicU64, Ordering};
 use hypervisor_core::vgic::Kick;
 
@@ -16,6 +15,8 @@ pub const KICK: u32 = 0;
 pub const MAINTENANCE: u32 = 25;
 /// The EL1 virtual timer (PPI 11), forwarded to the running vCPU.
 pub const VIRTUAL_TIMER: u32 = 27;
+/// The EL2 physical timer (PPI 10): the scheduler's slices and wake-ups.
+pub const HYPERVISOR_TIMER: u32 = 26;
 /// The acknowledge value that means "nothing pending".
 const SPURIOUS: u32 = 1023;
 
@@ -34,7 +35,7 @@ pub fn init_primary() {
 
 /// Sets up this CPU's redistributor and CPU interface.
 pub fn init_cpu() {
-    gic::init_cpu(&[KICK, MAINTENANCE, VIRTUAL_TIMER]);
+    gic::init_cpu(&[KICK, MAINTENANCE, VIRTUAL_TIMER, HYPERVISOR_TIMER]);
 }
 
 /// Handles every pending physical interrupt. `vcpu` is the vCPU this CPU was
@@ -61,7 +62,17 @@ pub fn handle(mut vcpu: Option<&mut Vcpu>) {
                     }
                 }
             }
-            KICK | MAINTENANCE => {
+            HYPERVISOR_TIMER => {
+                crate::scheduler::timer_expired();
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
+            }
+            KICK => {
+                crate::scheduler::kicked();
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
+            }
+            MAINTENANCE => {
                 // The run loop refills the list registers on the way back in.
                 gic::end_of_interrupt(intid);
                 gic::deactivate(intid);
@@ -108,10 +119,9 @@ pub fn kick(machine: &Machine, kick: Kick) {
 /// Console input goes to the Linux VM's emulated UART.
 fn deliver_console_input() {
     let mut buffer = [0u8; 32];
-    let machine = vm::machines().find(|machine| {
-        machine.description.kind == VirtualMachineKind::Linux
-            && machine.state() == vm::State::Running
-    });
+    let machine = vm::console_machine()
+        .and_then(vm::machine)
+        .filter(|machine| machine.state() == vm::State::Running);
     loop {
         let space = machine.map_or(buffer.len(), |machine| {
             machine.devices.lock().uart.receive_space().min(buffer.len())

@@ -18,6 +18,7 @@
 #![no_main]
 
 mod arch;
+mod channel;
 mod console;
 mod cpu;
 mod emulation;
@@ -27,6 +28,8 @@ mod images;
 mod interrupts;
 mod memory;
 mod psci;
+mod scheduler;
+mod system;
 mod trap;
 mod vcpu;
 mod vm;
@@ -59,7 +62,7 @@ extern "C" fn primary_main(device_tree: u64) -> ! {
     // a VM (and its virtual counter) is not delayed by CPU bring-up.
     cpu::start_secondaries();
     vm::create_all();
-    vcpu::run_this_cpu()
+    scheduler::run_this_cpu()
 }
 
 /// First Rust code of a secondary CPU, started by PSCI `CPU_ON`.
@@ -69,7 +72,7 @@ extern "C" fn secondary_main(_cpu: u64) -> ! {
     arch::mmu::configure_traps();
     interrupts::init_cpu();
     cpu::report_online();
-    vcpu::run_this_cpu()
+    scheduler::run_this_cpu()
 }
 
 /// Registers saved by the vector stub for an exception taken at EL2.

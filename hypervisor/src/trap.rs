@@ -1,6 +1,5 @@
 //! What the hypervisor does when a guest traps.
 
-use crate::arch::gic;
 use crate::arch::ExceptionKind;
 use crate::vcpu::Vcpu;
 use crate::vm::StopReason;
@@ -25,6 +24,8 @@ pub enum Outcome {
     Continue,
     /// This vCPU is off (PSCI `CPU_OFF`): leave the CPU.
     PowerOff,
+    /// The guest waits for an interrupt (WFI) and none is pending.
+    Wait,
 }
 
 /// ICC_SGI1R_EL1: generate a group 1 SGI.
@@ -62,12 +63,11 @@ fn handle_synchronous(vcpu: &mut Vcpu) -> Result<Outcome, StopReason> {
         }
         ExceptionClass::WfiWfe => {
             vcpu.registers.pc += 4;
-            // Sleep until a physical interrupt is pending (it is taken on the
-            // way back into the guest), unless a virtual one is waiting.
-            if !vcpu.has_pending_interrupt() && !vcpu.machine.leaving() {
-                gic::wait_for_interrupt();
+            if vcpu.has_pending_interrupt() || vcpu.machine.leaving() {
+                Ok(Outcome::Continue)
+            } else {
+                Ok(Outcome::Wait)
             }
-            Ok(Outcome::Continue)
         }
         ExceptionClass::DataAbortLower => {
             let address = fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());

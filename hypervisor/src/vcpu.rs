@@ -3,8 +3,8 @@
 
 use crate::arch::gic;
 use crate::arch::{self, El1State, GuestRegisters};
-use crate::vm::{self, Machine, Power};
-use crate::{interrupts, log, trap};
+use crate::vm::{self, Machine};
+use crate::{interrupts, scheduler, trap};
 use aarch64_cpu::registers::{Writeable, CNTVOFF_EL2, HCR_EL2, VTCR_EL2, VTTBR_EL2};
 use core::sync::atomic::Ordering;
 use hypervisor_core::page_table;
@@ -41,7 +41,8 @@ pub struct Vcpu {
 const RESET_PSTATE: u64 = 0x3c5;
 
 impl Vcpu {
-    fn new(machine: &'static Machine, index: usize, start: vm::StartPoint) -> Self {
+    /// A vCPU of `machine` at its reset state, starting at `start`.
+    pub fn new(machine: &'static Machine, index: usize, start: vm::StartPoint) -> Self {
         let mut registers =
             GuestRegisters { pc: start.entry, pstate: RESET_PSTATE, ..GuestRegisters::default() };
         registers.x[0] = start.context;
@@ -135,57 +136,71 @@ impl Vcpu {
         self.machine.devices.lock().gic.has_pending(self.index)
     }
 
-    /// Runs until the vCPU leaves: the VM is stopping or resetting, or the
-    /// guest turned this vCPU off.
-    fn run(&mut self) {
+    /// Runs the vCPU until it leaves its CPU: it is done ([`Exit::Left`]:
+    /// the VM is stopping or resetting, or the guest turned it off), it waits
+    /// for an interrupt and `shared` says other vCPUs could use the CPU
+    /// meanwhile ([`Exit::Waiting`]), or its time slice is over
+    /// ([`Exit::Preempted`]).
+    pub fn run_slice(&mut self, shared: bool) -> Exit {
         self.load();
-        loop {
+        let exit = loop {
             if self.machine.leaving() {
-                break;
+                break Exit::Left;
             }
             self.fill_list_registers();
             let kind = arch::run_guest(&mut self.registers);
             self.drain_list_registers();
             match trap::handle(self, kind) {
                 Ok(trap::Outcome::Continue) => {}
-                Ok(trap::Outcome::PowerOff) => break,
+                Ok(trap::Outcome::Wait) if shared => break Exit::Waiting,
+                // Alone on the CPU: sleep with the vCPU loaded. A physical
+                // interrupt is taken on the way back into the guest.
+                Ok(trap::Outcome::Wait) => gic::wait_for_interrupt(),
+                Ok(trap::Outcome::PowerOff) => break Exit::Left,
                 Err(reason) => {
                     self.machine.request_stop(reason);
-                    break;
+                    break Exit::Left;
                 }
             }
-        }
+            if scheduler::preemption_requested() {
+                break Exit::Preempted;
+            }
+        };
         self.unload();
         // A hardware-mapped timer interrupt still active would stay active
-        // on this CPU forever: deactivate it.
+        // on this CPU and block the next vCPU's timer: deactivate it.
         interrupts::release_virtual_timer();
+        exit
+    }
+
+    /// Whether the vCPU, off its CPU and waiting for an interrupt, should run
+    /// again: the vGIC has something for it, its virtual timer has expired,
+    /// or its VM is going down.
+    pub fn ready(&self) -> bool {
+        self.machine.leaving()
+            || self.has_pending_interrupt()
+            || self.timer_deadline().is_some_and(|deadline| arch::physical_count() >= deadline)
+    }
+
+    /// The physical count at which the vCPU's virtual timer fires, if it is
+    /// armed and unmasked (read from its saved EL1 state).
+    pub fn timer_deadline(&self) -> Option<u64> {
+        let (control, compare) = self.el1.virtual_timer();
+        // CNTV_CTL_EL0: ENABLE is bit 0, IMASK bit 1.
+        if control & 0b11 != 0b01 {
+            return None;
+        }
+        Some(compare.saturating_add(self.machine.counter_offset.load(Ordering::SeqCst)))
     }
 }
 
-/// Runs the vCPUs pinned to this CPU, forever.
-pub fn run_this_cpu() -> ! {
-    let cpu = crate::cpu::current();
-    loop {
-        let mut ran = false;
-        for machine in vm::machines() {
-            for (index, &pinned) in machine.description.cpus.iter().enumerate() {
-                if pinned == cpu && machine.power(index) == Power::On {
-                    if machine.leaving() {
-                        // Powered on as the VM began to go down: never ran.
-                        machine.vcpu_left(index);
-                        continue;
-                    }
-                    ran = true;
-                    let start = machine.start_point(index);
-                    log!("vm {} vcpu {index}: entering at {:#x}", machine.name(), start.entry);
-                    let mut vcpu = Vcpu::new(machine, index, start);
-                    vcpu.run();
-                    machine.vcpu_left(index);
-                }
-            }
-        }
-        if !ran {
-            interrupts::idle();
-        }
-    }
+/// Why a vCPU left its CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// For good: stopped, reset or turned off.
+    Left,
+    /// Waiting for an interrupt.
+    Waiting,
+    /// Its time slice ended.
+    Preempted,
 }

@@ -1,41 +1,34 @@
 //! Virtual machines: their stage-2 partitions, images, devices and life cycle.
 //!
-//! Each VM of the board's table gets stage-2 tables that map exactly its RAM,
-//! and vCPUs pinned to the CPUs the table names. A VM starts from the images
+//! Each VM of the system's manifest gets stage-2 tables that map exactly its
+//! RAM, the devices it owns and its ends of channels, and vCPUs pinned to the
+//! CPUs the manifest names. A VM starts from the images
 //! the boot-image index gives it (copied from the staging region each time it
 //! starts, so a restart begins from pristine images). A VM stops as a whole:
 //! the first stop or reset request wins, every vCPU leaves its CPU, and the
-//! last one out finishes the job. When the last VM of the system stops, the
-//! hypervisor powers the machine off.
+//! last one out finishes the job: it restarts the VM (a reset, or a fault
+//! under a restart policy) or leaves it stopped. When the primary VM stops,
+//! or the last VM of the system does, the hypervisor powers the machine off.
 
 use crate::arch::gic;
 use crate::memory::PoolTables;
-use crate::{firmware, images, log};
-use boards::qemu_virt::{self, VIRTUAL_MACHINES};
-use boards::VirtualMachineKind;
+use crate::system::SYSTEM;
+use crate::{channel, firmware, images, log};
+use boards::qemu_virt;
+use boards::{RestartPolicy, VirtualMachineKind};
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress, PAGE_SIZE};
 use hypervisor_core::page_table::{self, Stage2Attributes, Stage2Table};
 use hypervisor_core::uart::VirtualUart;
 use hypervisor_core::vgic::VirtualGic;
 use spin::{Mutex, Once};
 
-/// Number of VMs on this board.
-pub const MACHINE_COUNT: usize = VIRTUAL_MACHINES.len();
+/// Number of VMs of the system.
+pub const MACHINE_COUNT: usize = SYSTEM.machines.len();
 
-/// The most vCPUs any VM of the board has.
-pub const MAX_VCPUS: usize = {
-    let mut most = 0;
-    let mut index = 0;
-    while index < MACHINE_COUNT {
-        if VIRTUAL_MACHINES[index].cpus.len() > most {
-            most = VIRTUAL_MACHINES[index].cpus.len();
-        }
-        index += 1;
-    }
-    most
-};
+/// The most vCPUs any VM of the system has.
+pub const MAX_VCPUS: usize = SYSTEM.max_vcpus();
 
 /// VTTBR_EL2 value of each VM (VMID and stage-2 root), for the gdbstub tests.
 #[no_mangle]
@@ -55,6 +48,16 @@ pub static VM_STAGE2_FAULTS: [AtomicU64; MACHINE_COUNT] =
 /// How many times each VM has been started (1 after its first boot).
 #[no_mangle]
 pub static VM_STARTS: [AtomicU64; MACHINE_COUNT] = [const { AtomicU64::new(0) }; MACHINE_COUNT];
+
+/// How many times each VM has been restarted after a fault.
+#[no_mangle]
+pub static VM_FAULT_RESTARTS: [AtomicU64; MACHINE_COUNT] =
+    [const { AtomicU64::new(0) }; MACHINE_COUNT];
+
+/// Faults of each VM of any kind (stage-2 aborts, unhandled traps, hypercall
+/// storms, failures the guest reported).
+#[no_mangle]
+pub static VM_FAULTS: [AtomicU64; MACHINE_COUNT] = [const { AtomicU64::new(0) }; MACHINE_COUNT];
 
 /// VMs started and not yet stopped; the machine powers off when this reaches zero.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -112,6 +115,24 @@ pub enum StopReason {
         /// ESR_EL2 of the SError.
         syndrome: u64,
     },
+    /// The guest made more bad hypercalls than its budget allows.
+    HypercallStorm,
+    /// The primary VM stopped, and the system with it.
+    Shutdown,
+}
+
+impl StopReason {
+    /// Whether the VM misbehaved (as opposed to stopping or resetting as
+    /// asked): the restart policy applies.
+    pub fn is_fault(&self) -> bool {
+        !matches!(
+            self,
+            Self::Requested(hypercall_abi::stop_code::DONE)
+                | Self::PoweredOff
+                | Self::Reset
+                | Self::Shutdown
+        )
+    }
 }
 
 impl fmt::Display for StopReason {
@@ -137,6 +158,8 @@ impl fmt::Display for StopReason {
             ),
             Self::Aarch32 => write!(formatter, "exception from AArch32 state"),
             Self::SystemError { syndrome } => write!(formatter, "SError (ESR {syndrome:#x})"),
+            Self::HypercallStorm => write!(formatter, "hypercall storm"),
+            Self::Shutdown => write!(formatter, "system shutdown"),
         }
     }
 }
@@ -216,6 +239,10 @@ pub struct Machine {
     pub attention: [AtomicBool; MAX_VCPUS],
     request: AtomicU8,
     stop_reason: Mutex<Option<StopReason>>,
+    /// Restarts after faults so far, against the restart policy's limit.
+    fault_restarts: AtomicU32,
+    /// What is left of the VM's budget of bad hypercalls.
+    pub hypercall_budget: Mutex<crate::hypercall::Budget>,
     /// CNTVOFF_EL2 of this VM: the physical count when it last started, so
     /// its virtual counter starts near zero.
     pub counter_offset: AtomicU64,
@@ -253,15 +280,18 @@ impl Machine {
         }
     }
 
-    /// Copies guest memory at `address` into `buffer`, page by page through the
-    /// VM's own stage-2 tables, so only memory the VM owns can be read.
-    pub fn read_guest(
+    /// Calls `visit` for each piece of the guest range `address..address +
+    /// length` with the physical address of the piece and its offset and
+    /// length within the range. The range is translated page by page through
+    /// the VM's own stage-2 tables, so only RAM the VM owns is ever visited.
+    fn for_guest_pages(
         &self,
         address: GuestPhysicalAddress,
-        buffer: &mut [u8],
+        length: usize,
+        mut visit: impl FnMut(u64, core::ops::Range<usize>),
     ) -> Result<(), GuestMemoryError> {
         let mut done = 0;
-        while done < buffer.len() {
+        while done < length {
             let here = address.offset(done as u64).ok_or(GuestMemoryError::NotMapped)?;
             let translation =
                 self.stage2.translate(&PoolTables, here).ok_or(GuestMemoryError::NotMapped)?;
@@ -270,17 +300,45 @@ impl Machine {
                 return Err(GuestMemoryError::NotMapped);
             }
             let in_page = (PAGE_SIZE - here.page_offset()) as usize;
-            let count = in_page.min(buffer.len() - done);
-            for (offset, byte) in buffer[done..done + count].iter_mut().enumerate() {
-                // SAFETY: `physical..physical + count` lies inside this VM's RAM
-                // (checked above, and the page does not cross into another
-                // frame), which the identity map covers. The guest may write it
-                // concurrently, so each byte is read once, volatile.
-                *byte = unsafe { core::ptr::read_volatile((physical as *const u8).add(offset)) };
-            }
+            let count = in_page.min(length - done);
+            visit(physical, done..done + count);
             done += count;
         }
         Ok(())
+    }
+
+    /// Copies guest memory at `address` into `buffer`; only RAM the VM owns
+    /// can be read.
+    pub fn read_guest(
+        &self,
+        address: GuestPhysicalAddress,
+        buffer: &mut [u8],
+    ) -> Result<(), GuestMemoryError> {
+        self.for_guest_pages(address, buffer.len(), |physical, range| {
+            for (offset, byte) in buffer[range].iter_mut().enumerate() {
+                // SAFETY: `for_guest_pages` hands out only pieces of this
+                // VM's RAM that do not leave their page, which the identity
+                // map covers. The guest may write it concurrently, so each
+                // byte is read once, volatile.
+                *byte = unsafe { core::ptr::read_volatile((physical as *const u8).add(offset)) };
+            }
+        })
+    }
+
+    /// Copies `bytes` into guest memory at `address`; only RAM the VM owns
+    /// can be written.
+    pub fn write_guest(
+        &self,
+        address: GuestPhysicalAddress,
+        bytes: &[u8],
+    ) -> Result<(), GuestMemoryError> {
+        self.for_guest_pages(address, bytes.len(), |physical, range| {
+            for (offset, &byte) in bytes[range].iter().enumerate() {
+                // SAFETY: as in `read_guest`: a piece of this VM's own RAM,
+                // which no hypervisor object lives in.
+                unsafe { core::ptr::write_volatile((physical as *mut u8).add(offset), byte) };
+            }
+        })
     }
 
     /// Adds guest console output from the console hypercall; complete lines
@@ -379,8 +437,27 @@ impl Machine {
         // its last CPU off.
         let reason = self.stop_reason.lock().take().unwrap_or(StopReason::PoweredOff);
         self.console.lock().flush(self.name());
-        if let StopReason::Reset = reason {
-            log!("vm {} reset: restarting", self.name());
+        channel::machine_stopped(self);
+        let restart = match reason {
+            StopReason::Reset => true,
+            reason if reason.is_fault() => {
+                VM_FAULTS[self.index].fetch_add(1, Ordering::SeqCst);
+                match self.description.restart {
+                    RestartPolicy::Stop => false,
+                    RestartPolicy::Restart { limit } => {
+                        self.fault_restarts.fetch_add(1, Ordering::SeqCst) < limit
+                    }
+                }
+            }
+            _ => false,
+        };
+        if restart {
+            if reason.is_fault() {
+                VM_FAULT_RESTARTS[self.index].fetch_add(1, Ordering::SeqCst);
+                log!("vm {} faulted ({}): restarting", self.name(), reason);
+            } else {
+                log!("vm {} reset: restarting", self.name());
+            }
             self.request.store(Request::None as u8, Ordering::SeqCst);
             if let Err(error) = self.start() {
                 log!("vm {} cannot restart: {error}", self.name());
@@ -394,6 +471,14 @@ impl Machine {
     fn finish(&self, reason: StopReason) {
         VM_STATES[self.index].store(State::Stopped as u8, Ordering::SeqCst);
         log!("vm {} stopped: {}", self.name(), reason);
+        if self.description.primary {
+            log!("primary vm {} stopped: stopping the others", self.name());
+            for machine in machines() {
+                if machine.index != self.index && machine.state() == State::Running {
+                    machine.request_stop(StopReason::Shutdown);
+                }
+            }
+        }
         crate::cpu::wake_all();
         release_running();
     }
@@ -429,9 +514,11 @@ impl Machine {
         for attention in &self.attention {
             attention.store(true, Ordering::SeqCst);
         }
+        *self.hypercall_budget.lock() = crate::hypercall::Budget::full();
         self.counter_offset.store(crate::arch::physical_count(), Ordering::SeqCst);
         VM_STATES[self.index].store(State::Running as u8, Ordering::SeqCst);
         VM_STARTS[self.index].fetch_add(1, Ordering::SeqCst);
+        channel::machine_started(self);
         if !self.power_on(0, start) {
             log!("vm {}: first vCPU already on", self.name());
         }
@@ -475,7 +562,9 @@ pub fn machines() -> impl Iterator<Item = &'static Machine> {
 /// Builds every VM's stage-2 tables and starts the VMs that have images.
 /// Called once by the primary CPU before the others start.
 pub fn create_all() {
-    for (index, description) in VIRTUAL_MACHINES.iter().enumerate() {
+    log!("system {:?}: {} VMs, {} channels", SYSTEM.name, MACHINE_COUNT, SYSTEM.channels.len());
+    channel::init_all();
+    for (index, description) in SYSTEM.machines.iter().enumerate() {
         let mut tables = PoolTables;
         let mut stage2 = Stage2Table::new(&mut tables).expect("frame pool holds a root table");
         stage2
@@ -486,7 +575,20 @@ pub fn create_all() {
                 description.memory.size,
                 Stage2Attributes::RAM,
             )
-            .expect("the board's VM memory is aligned and fits the frame pool");
+            .expect("the manifest's VM memory is aligned and fits the frame pool");
+        for device in description.devices {
+            stage2
+                .map(
+                    &mut tables,
+                    GuestPhysicalAddress::new(device.mmio.base),
+                    PhysicalAddress::new(device.mmio.base),
+                    device.mmio.size,
+                    Stage2Attributes::DEVICE,
+                )
+                .expect("the manifest's device windows are page-aligned");
+            log!("vm {}: device {} at {:#x}", description.name, device.name, device.mmio.base);
+        }
+        channel::map(description, &mut stage2);
         let machine = MACHINES[index].call_once(|| Machine {
             index,
             description,
@@ -507,23 +609,25 @@ pub fn create_all() {
             attention: [const { AtomicBool::new(true) }; MAX_VCPUS],
             request: AtomicU8::new(Request::None as u8),
             stop_reason: Mutex::new(None),
+            fault_restarts: AtomicU32::new(0),
+            hypercall_budget: Mutex::new(crate::hypercall::Budget::full()),
             counter_offset: AtomicU64::new(0),
         });
         VM_STAGE2_TABLES[index].store(machine.vttbr(), Ordering::SeqCst);
         log!(
-            "vm {} (vmid {}, {}): {} MiB of RAM at IPA {:#x} backed by {:#x}, cpus {:?}",
+            "vm {} (vmid {}, {}{}): {} MiB of RAM at IPA {:#x} backed by {:#x}, cpus {:?}, {} channels",
             description.name,
             index + 1,
-            match description.kind {
-                VirtualMachineKind::Linux => "linux",
-                VirtualMachineKind::Test => "test",
-            },
+            description.kind.name(),
+            if description.primary { ", primary" } else { "" },
             description.memory.size >> 20,
             description.guest_memory_base,
             description.memory.base,
-            description.cpus
+            description.cpus,
+            description.channels.len()
         );
     }
+    BUILT.store(true, Ordering::SeqCst);
     // Every VM counts as running before the first starts: one that stops at
     // once must not find the count at zero while others are still to start.
     RUNNING.store(MACHINE_COUNT, Ordering::SeqCst);
@@ -536,11 +640,29 @@ pub fn create_all() {
     }
 }
 
+/// Set once every VM has been built (before any starts).
+static BUILT: AtomicBool = AtomicBool::new(false);
+
+/// Whether every VM has been built, so the CPUs can collect their vCPUs.
+pub fn all_built() -> bool {
+    BUILT.load(Ordering::SeqCst)
+}
+
+/// The VM that takes the console's input: the primary, or else the first
+/// Linux VM.
+pub fn console_machine() -> Option<usize> {
+    SYSTEM.primary().or_else(|| {
+        SYSTEM.machines.iter().position(|machine| machine.kind == VirtualMachineKind::Linux)
+    })
+}
+
 /// The CPU the board's physical UART input interrupt goes to: the first CPU
-/// of the Linux VM, which takes the console input.
+/// of the VM that takes the console input.
 pub fn input_cpu() -> usize {
-    qemu_virt::VIRTUAL_MACHINES
-        .iter()
-        .find(|machine| machine.kind == VirtualMachineKind::Linux)
-        .map_or(0, |machine| machine.cpus[0])
+    console_machine().map_or(0, |index| SYSTEM.machines[index].cpus[0])
+}
+
+/// The VM with index `index`, if it has been built.
+pub fn machine(index: usize) -> Option<&'static Machine> {
+    MACHINES.get(index).and_then(Once::get)
 }

@@ -34,6 +34,7 @@ pub mod artifacts;
 pub mod elf;
 pub mod gdb;
 pub mod qemu;
+pub mod shell;
 pub mod stage2;
 pub mod system;
 

@@ -1,18 +1,21 @@
 //! Booting the whole system for a test: the staging image (boot-image index,
-//! test guests with their scenarios, and optionally Linux) composed from the
-//! images `cargo xtask test` built, and QEMU started with it.
+//! test guests with their scenarios, the Elastos VMs and optionally Linux)
+//! composed from the images `cargo xtask test` built, and QEMU started with it.
 
 use std::path::PathBuf;
 
-use boards::qemu_virt;
+use boards::staging::{self, LinuxImages};
 use boards::test_guest::Scenario;
+use boards::{qemu_virt, VirtualMachineKind};
 use thiserror::Error;
 
 use crate::artifacts::Artifacts;
 use crate::qemu::Qemu;
 
-/// The variable naming the test guest's flat image.
-pub const TEST_GUEST_VARIABLE: &str = "ELASTOS_TEST_GUEST_IMAGE";
+/// The variable naming the folder of the flat guest images (`<image>.bin`).
+pub const GUEST_IMAGES_VARIABLE: &str = "ELASTOS_GUEST_IMAGES";
+/// The variable naming the hypervisor built for the default system.
+pub const DEFAULT_HYPERVISOR_VARIABLE: &str = "ELASTOS_DEFAULT_HYPERVISOR_ELF";
 /// The variable naming the Linux kernel Image.
 pub const LINUX_KERNEL_VARIABLE: &str = "ELASTOS_LINUX_KERNEL";
 /// The variable naming the default initramfs.
@@ -39,11 +42,22 @@ pub enum SystemError {
     Staging(boards::boot_image::IndexError),
 }
 
+impl From<boards::boot_image::IndexError> for SystemError {
+    fn from(error: boards::boot_image::IndexError) -> Self {
+        Self::Staging(error)
+    }
+}
+
 /// How to boot the system.
 #[derive(Clone, Debug, Default)]
 pub struct SystemOptions {
-    /// Scenario of each test VM not named here: greet.
+    /// Boot the default system (`system.toml`) instead of the tests' one
+    /// (`test.toml`).
+    pub default_system: bool,
+    /// The test VMs to start, with their scenarios; the others stay absent.
     pub scenarios: Vec<(&'static str, Scenario)>,
+    /// Start the Elastos VMs (netvm, chainvm, app).
+    pub elastos: bool,
     /// Boot Linux too, with this command line (`None`: no Linux VM).
     pub linux_command_line: Option<String>,
     /// Boot these bytes as the Linux kernel instead of the built one.
@@ -73,12 +87,14 @@ fn read(path: PathBuf) -> Result<Vec<u8>, SystemError> {
 pub struct System {
     /// The machine.
     pub qemu: Qemu,
+    /// The build products it runs (its hypervisor ELF, for symbols).
+    pub artifacts: Artifacts,
     _staging: tempfile::TempDir,
 }
 
 /// Composes the staging image for `options` and starts QEMU.
 pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, crate::Error> {
-    let guest = read(variable(TEST_GUEST_VARIABLE)?)?;
+    let guests = variable(GUEST_IMAGES_VARIABLE)?;
     let linux = match &options.linux_command_line {
         Some(command_line) => Some((
             match &options.linux_kernel {
@@ -90,26 +106,43 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
         )),
         None => None,
     };
-    let linux = linux.as_ref().map(|(kernel, initramfs, command_line)| qemu_virt::LinuxImages {
-        kernel,
-        initramfs: Some(initramfs),
-        command_line,
-    });
-    let scenario_of = |name: &str| {
-        options
-            .scenarios
-            .iter()
-            .find(|(wanted, _)| *wanted == name)
-            .map_or(Scenario::Greet, |(_, scenario)| *scenario)
-    };
-    let staging = qemu_virt::staging_image(&guest, scenario_of, linux.as_ref())
-        .map_err(SystemError::Staging)?;
+    let system = the_system(options);
+    let staging = staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
+        let flat = |parameter| {
+            read(guests.join(format!("{}.bin", machine.image)))
+                .map(|binary| staging::flat_images(&binary, parameter))
+        };
+        Ok::<_, SystemError>(match machine.kind {
+            VirtualMachineKind::Linux => linux
+                .as_ref()
+                .map(|(kernel, initramfs, command_line)| {
+                    LinuxImages { kernel, initramfs: Some(initramfs), command_line }.images()
+                })
+                .unwrap_or_default(),
+            VirtualMachineKind::Test => {
+                match options.scenarios.iter().find(|(name, _)| *name == machine.name) {
+                    Some((_, scenario)) => flat(Some(*scenario as u64))?,
+                    None => Vec::new(),
+                }
+            }
+            _ if options.elastos => flat(None)?,
+            _ => Vec::new(),
+        })
+    })?;
     let folder = tempfile::tempdir()
         .map_err(|source| SystemError::File { path: std::env::temp_dir(), source })?;
     let path = folder.path().join("staging.bin");
     std::fs::write(&path, staging)
         .map_err(|source| SystemError::File { path: path.clone(), source })?;
     let mut artifacts = artifacts.clone();
+    if options.default_system {
+        let hypervisor = variable(DEFAULT_HYPERVISOR_VARIABLE)?;
+        let position = artifacts.qemu_command.iter().position(|argument| argument == "-kernel");
+        if let Some(position) = position {
+            artifacts.qemu_command[position + 1] = hypervisor.display().to_string();
+        }
+        artifacts.hypervisor_elf = hypervisor;
+    }
     if let Some(cpu) = &options.cpu {
         let position = artifacts.qemu_command.iter().position(|argument| argument == "-cpu");
         if let Some(position) = position {
@@ -128,5 +161,14 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
         ))
         .arguments(options.arguments.iter().cloned())
         .spawn()?;
-    Ok(System { qemu, _staging: folder })
+    Ok(System { qemu, artifacts, _staging: folder })
+}
+
+/// The system `options` boot.
+pub fn the_system(options: &SystemOptions) -> &'static boards::System {
+    if options.default_system {
+        &qemu_virt::systems::SYSTEM
+    } else {
+        &qemu_virt::systems::TEST
+    }
 }

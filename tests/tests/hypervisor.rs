@@ -4,15 +4,18 @@
 
 use std::time::Duration;
 
-use boards::qemu_virt;
+use boards::qemu_virt::systems::TEST;
 use boards::test_guest::Scenario;
 use elastos_tests::{artifacts, boot, Error, SystemOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn machine_index(name: &str) -> usize {
-    qemu_virt::machine_index(name).expect("the board has this VM")
+    TEST.machine_index(name).expect("the test system has this VM")
 }
+
+/// The greeting pair, alpha and beta.
+const GREET: [(&str, Scenario); 2] = [("alpha", Scenario::Greet), ("beta", Scenario::Greet)];
 
 fn options(name: &str, scenarios: &[(&'static str, Scenario)], paused: bool) -> SystemOptions {
     SystemOptions {
@@ -27,7 +30,7 @@ fn options(name: &str, scenarios: &[(&'static str, Scenario)], paused: bool) -> 
 fn hypervisor_starts_at_el2_on_its_entry_point() -> Result<(), Error> {
     let artifacts = artifacts()?;
     let symbols = artifacts.hypervisor_symbols()?;
-    let system = boot(&artifacts, &options("el2", &[], true))?;
+    let system = boot(&artifacts, &options("el2", &GREET, true))?;
     let mut gdb = system.qemu.gdb()?;
     assert_eq!(gdb.read_register("pc")?, symbols.entry());
     assert_eq!(symbols.entry(), symbols.address("_start")?);
@@ -42,7 +45,7 @@ fn hypervisor_starts_at_el2_on_its_entry_point() -> Result<(), Error> {
 #[test]
 fn greeting_guests_pass_their_checks_and_the_machine_powers_off() -> Result<(), Error> {
     let artifacts = artifacts()?;
-    let system = boot(&artifacts, &options("greet", &[], false))?;
+    let system = boot(&artifacts, &options("greet", &GREET, false))?;
     let status = system.qemu.wait_exit(TIMEOUT)?;
     let console = system.qemu.console();
     assert!(status.success(), "QEMU exited with {status}:\n{console}");
@@ -66,7 +69,7 @@ fn greeting_guests_pass_their_checks_and_the_machine_powers_off() -> Result<(), 
 #[test]
 fn the_system_runs_on_a_cortex_a72_too() -> Result<(), Error> {
     let artifacts = artifacts()?;
-    let mut options = options("cortex-a72", &[], false);
+    let mut options = options("cortex-a72", &GREET, false);
     options.cpu = Some("cortex-a72".into());
     let system = boot(&artifacts, &options)?;
     assert!(system.qemu.wait_exit(TIMEOUT)?.success());
@@ -97,15 +100,17 @@ fn every_cpu_comes_up_at_el2() -> Result<(), Error> {
 fn a_running_guest_is_confined_by_its_own_stage2_tables() -> Result<(), Error> {
     let artifacts = artifacts()?;
     let symbols = artifacts.hypervisor_symbols()?;
-    let system = boot(&artifacts, &options("stage2", &[], true))?;
+    let system = boot(&artifacts, &options("stage2", &GREET, true))?;
     let mut gdb = system.qemu.gdb()?;
     // The first hypercall of a test guest: its vCPU's configuration is live.
     let cpu = gdb.continue_until(symbols.address("handle_hypercall")?, TIMEOUT)?;
     let cpu = cpu.cpu_index().expect("a CPU thread");
-    let machine = qemu_virt::VIRTUAL_MACHINES
-        .iter()
-        .position(|machine| machine.cpus.contains(&cpu))
-        .expect("the CPU belongs to a VM");
+    // alpha and beta are the only VMs started, on CPUs of their own.
+    let machine = ["alpha", "beta"]
+        .into_iter()
+        .map(machine_index)
+        .find(|&index| TEST.machines[index].cpus.contains(&cpu))
+        .expect("the CPU belongs to alpha or beta");
     let hcr = gdb.read_register("HCR_EL2")?;
     assert_eq!(hcr & 1, 1, "HCR_EL2.VM is set while a guest runs");
     assert_eq!(hcr & (1 << 31), 1 << 31, "EL1 is AArch64");
@@ -117,11 +122,12 @@ fn a_running_guest_is_confined_by_its_own_stage2_tables() -> Result<(), Error> {
     assert_eq!(vttbr, expected, "VTTBR_EL2 holds the tables of the VM on cpu{cpu}");
     assert_eq!(vttbr >> 48, machine as u64 + 1, "VMID");
     // Every VM has its own tables.
-    let mut roots: Vec<u64> = (0..qemu_virt::VIRTUAL_MACHINES.len() as u64)
+    let mut roots: Vec<u64> = (0..TEST.machines.len() as u64)
         .map(|index| gdb.read_u64(tables + 8 * index).map(|value| value & 0xffff_ffff_ffff))
         .collect::<Result<_, _>>()?;
+    roots.sort_unstable();
     roots.dedup();
-    assert_eq!(roots.len(), qemu_virt::VIRTUAL_MACHINES.len());
+    assert_eq!(roots.len(), TEST.machines.len());
     Ok(())
 }
 
@@ -132,8 +138,8 @@ fn a_guest_touching_memory_outside_its_partition_is_stopped_alone() -> Result<()
     let scenarios = [("alpha", Scenario::Escape), ("beta", Scenario::Heartbeat)];
     let system = boot(&artifacts, &options("escape", &scenarios, true))?;
     let mut gdb = system.qemu.gdb()?;
-    let alpha = &qemu_virt::VIRTUAL_MACHINES[machine_index("alpha")];
-    let beta = &qemu_virt::VIRTUAL_MACHINES[machine_index("beta")];
+    let alpha = &TEST.machines[machine_index("alpha")];
+    let beta = &TEST.machines[machine_index("beta")];
     let cpu = gdb.continue_until(symbols.address("stage2_fault")?, TIMEOUT)?;
     assert_eq!(cpu.cpu_index(), Some(alpha.cpus[0]), "the fault is taken on alpha's CPU");
     let syndrome = gdb.read_register("ESR_EL2")?;

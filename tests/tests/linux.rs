@@ -2,52 +2,20 @@
 //! interrupts and IPIs, power-off and reboot, and its stage-2 partition
 //! checked from inside the machine.
 
-use std::time::Duration;
-
-use boards::qemu_virt;
+use boards::qemu_virt::{self, systems::TEST};
+use boards::test_guest::Scenario;
 use boards::Region;
+use elastos_tests::shell::{shell, wait_for_shell, BOOT_TIMEOUT, COMMAND_TIMEOUT, PROMPT, READY};
 use elastos_tests::system::LINUX_COMMAND_LINE;
-use elastos_tests::{artifacts, boot, stage2, Error, Qemu, SystemOptions};
-
-const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-const READY: &str = "elastos: userspace ready on 2 CPUs";
-const PROMPT: &str = "elastos# ";
+use elastos_tests::{artifacts, boot, stage2, Error, SystemOptions};
 
 fn linux_options(name: &str) -> SystemOptions {
     SystemOptions {
         linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        elastos: true,
         name: name.into(),
         ..SystemOptions::default()
     }
-}
-
-fn wait_for_shell(qemu: &Qemu) -> Result<(), Error> {
-    qemu.wait_for_console(READY, BOOT_TIMEOUT)?;
-    qemu.wait_for_console(PROMPT, COMMAND_TIMEOUT)?;
-    Ok(())
-}
-
-/// Runs `command` in the guest's shell and returns what it printed between
-/// two markers. The markers are split in the typed text so that the echo of
-/// the command line never matches.
-fn shell(qemu: &Qemu, command: &str) -> Result<String, Error> {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let begin = format!("BEGIN{number}.");
-    let end = format!("END{number}.");
-    let typed = format!("echo BEGIN''{number}.; {command}; echo END''{number}.\n");
-    qemu.write_console(typed.as_bytes())?;
-    let console = qemu.wait_for_console(&end, COMMAND_TIMEOUT)?;
-    let start = console.rfind(&begin).expect("the begin marker precedes the end marker");
-    let stop = console.rfind(&end).expect("waited for it");
-    // Drop the console's `[linux] ` tags so the output reads as the guest wrote it.
-    let output = &console[start + begin.len()..stop];
-    Ok(output
-        .lines()
-        .map(|line| line.strip_prefix("[linux] ").unwrap_or(line))
-        .collect::<Vec<_>>()
-        .join("\n"))
 }
 
 /// The per-CPU counts of the /proc/interrupts line that ends with `name`.
@@ -131,8 +99,8 @@ fn linux_stage2_maps_its_own_ram_and_nothing_else() -> Result<(), Error> {
     let mut gdb = system.qemu.gdb()?;
     gdb.set_physical_memory_mode(true)?;
     let tables = symbols.address("VM_STAGE2_TABLES")?;
-    let linux_index = qemu_virt::machine_index("linux").unwrap();
-    let linux = &qemu_virt::VIRTUAL_MACHINES[linux_index];
+    let linux_index = TEST.machine_index("linux").unwrap();
+    let linux = &TEST.machines[linux_index];
     let vttbr = gdb.read_u64(tables + 8 * linux_index as u64)?;
     let mappings = stage2::mappings(&mut gdb, vttbr)?;
     assert!(!mappings.is_empty());
@@ -144,10 +112,12 @@ fn linux_stage2_maps_its_own_ram_and_nothing_else() -> Result<(), Error> {
         ("the GIC redistributors", qemu_virt::GIC_REDISTRIBUTORS),
         ("the UART", qemu_virt::UART),
     ];
-    let mut others: Vec<(&str, Region)> = qemu_virt::VIRTUAL_MACHINES
+    let mut others: Vec<(&str, Region)> = TEST
+        .machines
         .iter()
         .filter(|machine| machine.name != "linux")
         .map(|machine| (machine.name, machine.memory))
+        .chain(TEST.channels.iter().map(|channel| (channel.name, channel.memory)))
         .collect();
     others.push(("the hypervisor", qemu_virt::HYPERVISOR));
     others.push(("the staging region", qemu_virt::STAGING));
@@ -178,6 +148,8 @@ fn a_kernel_that_is_not_an_arm64_image_is_refused_and_the_rest_runs() -> Result<
     let artifacts = artifacts()?;
     let mut options = linux_options("linux-bad-kernel");
     options.linux_kernel = Some(b"this is not a kernel".repeat(100));
+    options.elastos = false;
+    options.scenarios = vec![("alpha", Scenario::Greet)];
     let system = boot(&artifacts, &options)?;
     assert!(system.qemu.wait_exit(COMMAND_TIMEOUT)?.success());
     let console = system.qemu.console();

@@ -49,6 +49,22 @@ pub mod call {
     /// `NULL()`: does nothing and returns `SUCCESS`; the hypercall round-trip
     /// benchmark uses it.
     pub const NULL: u32 = function_id(false, OWNER_VENDOR_HYPERVISOR, 0x0003);
+    /// `VM_INFO()`: returns `SUCCESS` in `x0`, the caller's VM index in `x1`,
+    /// how many times it has been started (1 on its first boot) in `x2`, and the
+    /// number of channels it has in `x3`.
+    pub const VM_INFO: u32 = function_id(true, OWNER_VENDOR_HYPERVISOR, 0x0004);
+    /// `CHANNEL_INFO(index, address)`: writes the [`ChannelInfo`](super::ChannelInfo)
+    /// of the caller's channel number `index` (0 to the count `VM_INFO` gives)
+    /// as [`CHANNEL_INFO_SIZE`](super::CHANNEL_INFO_SIZE) bytes to the
+    /// guest-physical `address`. Returns `SUCCESS`, or `INVALID_PARAMETER` for
+    /// an index it does not have or an address outside its RAM.
+    pub const CHANNEL_INFO: u32 = function_id(true, OWNER_VENDOR_HYPERVISOR, 0x0005);
+    /// `CHANNEL_NOTIFY(channel)`: rings the doorbell of the other end of
+    /// channel `channel` (its id, as `CHANNEL_INFO` gives it): the peer gets
+    /// the channel's doorbell interrupt. Returns `SUCCESS`, `DENIED` if the
+    /// caller is not an end of that channel, `INVALID_PARAMETER` if no such
+    /// channel exists, or `UNAVAILABLE` if the peer is not running.
+    pub const CHANNEL_NOTIFY: u32 = function_id(true, OWNER_VENDOR_HYPERVISOR, 0x0006);
 
     /// SMCCC standard query: the number of calls (deprecated by SMCCC, answered
     /// for completeness).
@@ -84,6 +100,8 @@ pub enum Status {
     InvalidParameter = -3,
     /// The caller is not allowed to make this call.
     Denied = -4,
+    /// The other party of the call is not running.
+    Unavailable = -5,
 }
 
 impl Status {
@@ -100,8 +118,93 @@ impl Status {
             -2 => Some(Self::NotRequired),
             -3 => Some(Self::InvalidParameter),
             -4 => Some(Self::Denied),
+            -5 => Some(Self::Unavailable),
             _ => None,
         }
+    }
+}
+
+/// Bytes of the record `CHANNEL_INFO` writes.
+pub const CHANNEL_INFO_SIZE: usize = 56;
+/// The longest channel name.
+pub const CHANNEL_NAME_MAX: usize = 16;
+/// The doorbell of a VM's channel number `n` is SPI `DOORBELL_INTERRUPT_BASE + n`
+/// of its virtual GIC.
+pub const DOORBELL_INTERRUPT_BASE: u32 = 96;
+/// The most channels one VM may have (the doorbells fit below INTID 128).
+pub const MAX_CHANNELS_PER_MACHINE: usize = 32;
+
+/// `ChannelInfo::flags`: set when the caller is the channel's second end.
+pub const CHANNEL_SECOND_END: u32 = 1 << 0;
+/// `ChannelInfo::flags`: the caller may send on the channel.
+pub const CHANNEL_MAY_SEND: u32 = 1 << 1;
+/// `ChannelInfo::flags`: the caller may receive on the channel.
+pub const CHANNEL_MAY_RECEIVE: u32 = 1 << 2;
+
+/// What `CHANNEL_INFO` tells a VM about one of its channels. Travels as
+/// [`CHANNEL_INFO_SIZE`] little-endian bytes: `id: u32`, `flags: u32`,
+/// `address: u64`, `size: u64`, `ring_size: u64`, `doorbell: u32`,
+/// `peer: u32`, `name: [u8; 16]` (zero-padded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The channel's id, for `CHANNEL_NOTIFY`.
+    pub id: u32,
+    /// `CHANNEL_SECOND_END`, `CHANNEL_MAY_SEND`, `CHANNEL_MAY_RECEIVE`.
+    pub flags: u32,
+    /// Guest-physical address of the channel's region.
+    pub address: u64,
+    /// Bytes of the region.
+    pub size: u64,
+    /// Bytes of message data in each ring of the region.
+    pub ring_size: u64,
+    /// The INTID of the doorbell interrupt the caller gets for this channel.
+    pub doorbell: u32,
+    /// The VM index of the other end.
+    pub peer: u32,
+    /// The channel's name, zero-padded.
+    pub name: [u8; CHANNEL_NAME_MAX],
+}
+
+impl ChannelInfo {
+    /// The record as it is written to guest memory.
+    pub fn to_bytes(&self) -> [u8; CHANNEL_INFO_SIZE] {
+        let mut bytes = [0u8; CHANNEL_INFO_SIZE];
+        bytes[0..4].copy_from_slice(&self.id.to_le_bytes());
+        bytes[4..8].copy_from_slice(&self.flags.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.address.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.size.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.ring_size.to_le_bytes());
+        bytes[32..36].copy_from_slice(&self.doorbell.to_le_bytes());
+        bytes[36..40].copy_from_slice(&self.peer.to_le_bytes());
+        bytes[40..56].copy_from_slice(&self.name);
+        bytes
+    }
+
+    /// Reads a record written by `CHANNEL_INFO`.
+    pub fn from_bytes(bytes: &[u8; CHANNEL_INFO_SIZE]) -> Self {
+        let word = |range: core::ops::Range<usize>| {
+            let mut buffer = [0u8; 8];
+            buffer[..range.len()].copy_from_slice(&bytes[range]);
+            u64::from_le_bytes(buffer)
+        };
+        let mut name = [0u8; CHANNEL_NAME_MAX];
+        name.copy_from_slice(&bytes[40..56]);
+        Self {
+            id: word(0..4) as u32,
+            flags: word(4..8) as u32,
+            address: word(8..16),
+            size: word(16..24),
+            ring_size: word(24..32),
+            doorbell: word(32..36) as u32,
+            peer: word(36..40) as u32,
+            name,
+        }
+    }
+
+    /// The name without its padding (empty if it is not UTF-8).
+    pub fn name(&self) -> &str {
+        let length = self.name.iter().position(|&byte| byte == 0).unwrap_or(CHANNEL_NAME_MAX);
+        core::str::from_utf8(&self.name[..length]).unwrap_or("")
     }
 }
 
@@ -128,6 +231,27 @@ mod tests {
     }
 
     #[test]
+    fn channel_info_round_trips_through_bytes() {
+        let mut name = [0u8; CHANNEL_NAME_MAX];
+        name[..9].copy_from_slice(b"app-netvm");
+        let info = ChannelInfo {
+            id: 3,
+            flags: CHANNEL_MAY_SEND | CHANNEL_SECOND_END,
+            address: 0x2020_0000,
+            size: 0x7000,
+            ring_size: 0x2000,
+            doorbell: DOORBELL_INTERRUPT_BASE + 1,
+            peer: 2,
+            name,
+        };
+        let bytes = info.to_bytes();
+        assert_eq!(&bytes[0..4], &[3, 0, 0, 0]);
+        assert_eq!(&bytes[40..49], b"app-netvm");
+        assert_eq!(ChannelInfo::from_bytes(&bytes), info);
+        assert_eq!(info.name(), "app-netvm");
+    }
+
+    #[test]
     fn status_round_trips_through_a_register() {
         for status in [
             Status::Success,
@@ -135,6 +259,7 @@ mod tests {
             Status::NotRequired,
             Status::InvalidParameter,
             Status::Denied,
+            Status::Unavailable,
         ] {
             assert_eq!(Status::from_register(status.as_register()), Some(status));
         }

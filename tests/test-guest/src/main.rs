@@ -36,18 +36,50 @@ vectors:
     .set offset, 0
     .rept 16
     .balign 0x80
+    sub     sp, sp, #176
+    stp     x0, x1, [sp, #0]
     mov     x0, #(offset)
-    b       guest_exception
+    b       exception_entry
     .set offset, offset + 1
     .endr
+
+// Saves the registers a Rust function may change, lets `guest_exception`
+// decide, and returns to where ELR_EL1 then points if it returns.
+exception_entry:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x29, [sp, #144]
+    str     x30, [sp, #160]
+    bl      guest_exception
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x29, [sp, #144]
+    ldr     x30, [sp, #160]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #176
+    eret
 "#
 );
+
+mod hostile;
 
 /// RAM of a test VM as the guest sees it (matches link.ld and the board table).
 const GUEST_RAM: boards::Region = boards::Region { base: 0x4000_0000, size: 16 << 20 };
 
 /// Makes a hypercall with up to three arguments; returns x0..x3.
-fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
+pub(crate) fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
     let (r0, r1, r2, r3);
     // SAFETY: HVC #0 traps to the hypervisor, which follows SMCCC: it changes
     // only x0..x3 (marked as outputs) and never this guest's memory except
@@ -67,7 +99,7 @@ fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
 
 /// Makes a firmware call with SMC, as an operating system calls PSCI; the
 /// hypervisor traps it (HCR_EL2.TSC). Returns x0.
-fn firmware_call(function: u32, arguments: [u64; 3]) -> u64 {
+pub(crate) fn firmware_call(function: u32, arguments: [u64; 3]) -> u64 {
     let result;
     // SAFETY: the trapped SMC is handled by the hypervisor following SMCCC: it
     // changes only x0..x3 and no memory of this guest.
@@ -84,7 +116,7 @@ fn firmware_call(function: u32, arguments: [u64; 3]) -> u64 {
     result
 }
 
-fn stop(code: u64) -> ! {
+pub(crate) fn stop(code: u64) -> ! {
     hypercall(call::VM_STOP, [code, 0, 0]);
     // VM_STOP does not return; if it did, spinning is all that is left.
     loop {
@@ -93,17 +125,17 @@ fn stop(code: u64) -> ! {
 }
 
 /// Console output, one hypercall per line.
-struct Console {
+pub(crate) struct Console {
     line: [u8; CONSOLE_WRITE_MAX as usize],
     length: usize,
 }
 
 impl Console {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self { line: [0; CONSOLE_WRITE_MAX as usize], length: 0 }
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if self.length > 0 {
             hypercall(call::CONSOLE_WRITE, [self.line.as_ptr() as u64, self.length as u64, 0]);
             self.length = 0;
@@ -127,16 +159,19 @@ impl Write for Console {
     }
 }
 
+/// Prints a line on the console hypercall.
+#[macro_export]
 macro_rules! println {
     ($($argument:tt)*) => {{
-        let mut console = Console::new();
+        let mut console = $crate::Console::new();
         // Writing to Console cannot fail.
-        let _ = writeln!(console, $($argument)*);
+        let _ = core::fmt::Write::write_fmt(&mut console, format_args!($($argument)*));
+        let _ = core::fmt::Write::write_str(&mut console, "\n");
         console.flush();
     }};
 }
 
-fn counter() -> u64 {
+pub(crate) fn counter() -> u64 {
     let value;
     // SAFETY: reading the virtual counter has no side effects.
     unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack)) };
@@ -167,10 +202,11 @@ extern "C" fn guest_main() -> ! {
         Scenario::Escape => escape(),
         Scenario::Benchmark => benchmark(),
         Scenario::Heartbeat => heartbeat(),
+        Scenario::Hostile => hostile::run(),
     }
 }
 
-fn check(condition: bool, what: &str) {
+pub(crate) fn check(condition: bool, what: &str) {
     if !condition {
         println!("CHECK FAILED: {what}");
         stop(stop_code::FAILED);
@@ -212,9 +248,10 @@ fn greet() -> ! {
 /// The physical address of another VM's RAM (beta's, or alpha's when this is
 /// beta): an address outside this partition's guest-physical RAM.
 fn other_machine_memory() -> u64 {
-    let machines = boards::qemu_virt::VIRTUAL_MACHINES;
+    let machines = boards::qemu_virt::systems::TEST.machines;
     let beta = machines.iter().find(|machine| machine.name == "beta");
-    beta.map_or(0x5100_0000, |machine| machine.memory.base)
+    // The test system has a beta (a unit test of `boards` checks it).
+    beta.map_or(0, |machine| machine.memory.base)
 }
 
 fn escape() -> ! {
@@ -260,9 +297,11 @@ fn heartbeat() -> ! {
     stop(stop_code::DONE)
 }
 
-/// Any exception taken to this guest's EL1 vectors: report and stop.
+/// Any exception taken to this guest's EL1 vectors: an UNDEFINED instruction
+/// the hostile scenario expects is counted and stepped over; anything else
+/// is reported and stops the VM.
 #[no_mangle]
-extern "C" fn guest_exception(vector: u64) -> ! {
+extern "C" fn guest_exception(vector: u64) {
     let (syndrome, link, fault): (u64, u64, u64);
     // SAFETY: reading the EL1 exception syndrome registers has no side effects.
     unsafe {
@@ -271,6 +310,15 @@ extern "C" fn guest_exception(vector: u64) -> ! {
             out(reg) syndrome, out(reg) link, out(reg) fault,
             options(nomem, nostack)
         );
+    }
+    // A synchronous exception from the current EL (vector 4: SP_EL1) with
+    // EC 0: an UNDEFINED instruction.
+    if vector == 4 && syndrome >> 26 == 0 && hostile::take_expected_undefined() {
+        // SAFETY: ELR_EL1 holds the address of the refused instruction;
+        // returning past it resumes the scenario, which expects it to have no
+        // effect.
+        unsafe { asm!("msr elr_el1, {}", in(reg) link + 4, options(nomem, nostack)) };
+        return;
     }
     println!("guest exception: vector {vector}, ESR {syndrome:#x}, ELR {link:#x}, FAR {fault:#x}");
     stop(stop_code::FAILED)

@@ -50,11 +50,11 @@ fn parse(console: &str) -> Result<NullHypercall> {
 
 /// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
 pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
-    let staging =
-        staging_image(&images.test_guest, &[("alpha".into(), Scenario::Benchmark)], None)?;
+    let test = crate::machine::system("test")?;
+    let staging = staging_image(test, images, &[("alpha".into(), Scenario::Benchmark)], None)?;
     let staging_path = workspace_root().join("target/elastos/bench-staging.bin");
     write_file(&staging_path, &staging)?;
-    let mut line = machine_arguments(cpu, &images.hypervisor)?;
+    let mut line = machine_arguments(cpu, &images.test_hypervisor)?;
     line.extend(staging_arguments(&staging_path));
     line.extend(
         ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"].map(String::from),
@@ -125,7 +125,8 @@ fn linux_boot(images: &Images, linux: &crate::linux::LinuxArtifacts, cpu: &str) 
         initramfs: Some(linux.initramfs.clone()),
         command_line: command_line.clone(),
     };
-    let staging = staging_image(&images.test_guest, &[], Some(&boot))?;
+    let system = crate::machine::system("system")?;
+    let staging = staging_image(system, images, &[], Some(&boot))?;
     let staging_path = workspace_root().join("target/elastos/bench-linux-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut hypervisor = machine_arguments(cpu, &images.hypervisor)?;
@@ -134,7 +135,8 @@ fn linux_boot(images: &Images, linux: &crate::linux::LinuxArtifacts, cpu: &str) 
     hypervisor.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
     step(&format!("booting Linux under the hypervisor on {cpu} (QEMU -icount shift=0)"));
     let under = uptime(&console_of(&hypervisor)?)?;
-    let memory = boards::qemu_virt::VIRTUAL_MACHINES
+    let memory = system
+        .machines
         .iter()
         .find(|machine| machine.kind == boards::VirtualMachineKind::Linux)
         .map_or(1 << 30, |machine| machine.memory.size);

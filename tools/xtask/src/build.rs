@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Crates that build for the bare-metal target, not the host.
-const TARGET_CRATES: [&str; 2] = ["elastos-hypervisor", "test-guest"];
+const TARGET_CRATES: [&str; 5] =
+    ["elastos-hypervisor", "test-guest", "guest-runtime", "netvm", "chainvm"];
+
+/// The flat guest images the build makes, by the image name the manifests use.
+pub const GUEST_IMAGES: [&str; 4] = ["test-guest", "netvm", "chainvm", "app"];
 
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
@@ -25,24 +29,45 @@ fn cargo() -> Command {
 
 /// The files a build produces.
 pub struct Images {
-    /// The hypervisor's ELF (QEMU loads it with `-kernel`).
+    /// The hypervisor's ELF for the default system (QEMU loads it with `-kernel`).
     pub hypervisor: PathBuf,
-    /// The test guest as a flat binary, loaded into each test VM's RAM.
-    pub test_guest: PathBuf,
+    /// The hypervisor's ELF for the integration tests' system (`test.toml`).
+    pub test_hypervisor: PathBuf,
+    /// The folder of the flat guest images, `<image name>.bin`.
+    pub guests: PathBuf,
 }
 
 impl Images {
     /// Where a build puts the images.
     pub fn expected() -> Self {
-        let output = workspace_root().join("target").join(TARGET).join("release");
+        let output = release_folder();
         Self {
-            hypervisor: output.join("elastos-hypervisor"),
-            test_guest: output.join("test-guest.bin"),
+            hypervisor: output.join("elastos-hypervisor-system"),
+            test_hypervisor: output.join("elastos-hypervisor-test"),
+            guests: output,
         }
+    }
+
+    /// The hypervisor built for the system called `name`.
+    pub fn hypervisor_for(&self, name: &str) -> Result<&Path> {
+        match name {
+            "system" => Ok(&self.hypervisor),
+            "test" => Ok(&self.test_hypervisor),
+            _ => Err(Error::Usage(format!("there is no system {name}; use system or test"))),
+        }
+    }
+
+    /// The flat image called `name` (`test-guest`, `netvm`, ...).
+    pub fn guest(&self, name: &str) -> PathBuf {
+        self.guests.join(format!("{name}.bin"))
     }
 }
 
-/// Builds the hypervisor and the guests.
+fn release_folder() -> PathBuf {
+    workspace_root().join("target").join(TARGET).join("release")
+}
+
+/// Builds the hypervisor (once per system) and the guests.
 pub fn build() -> Result<Images> {
     step(&format!("building the hypervisor and guests for {TARGET}"));
     let mut command = cargo();
@@ -52,8 +77,30 @@ pub fn build() -> Result<Images> {
     }
     run_checked(&mut command)?;
     let images = Images::expected();
-    flatten(&images.test_guest.with_extension(""), &images.test_guest)?;
+    let built = release_folder().join("elastos-hypervisor");
+    copy(&built, &images.hypervisor)?;
+    step("building the hypervisor for the test system");
+    run_checked(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        TARGET,
+        "--package",
+        "elastos-hypervisor",
+        "--features",
+        "test-system",
+    ]))?;
+    copy(&built, &images.test_hypervisor)?;
+    for name in GUEST_IMAGES {
+        flatten(&release_folder().join(name), &images.guest(name))?;
+    }
     Ok(images)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|source| Error::File { path: from.display().to_string(), source })
 }
 
 /// Writes the loadable segments of an ELF as one flat image starting at its
@@ -110,7 +157,8 @@ pub fn test(filter: Option<&str>) -> Result<()> {
     let images = build()?;
     let linux = crate::linux::default_linux()?;
     let arguments_file = workspace_root().join("target").join("elastos").join("qemu-arguments");
-    let mut arguments = machine::machine_arguments("cortex-a53", &images.hypervisor)?.join("\n");
+    let mut arguments =
+        machine::machine_arguments("cortex-a53", &images.test_hypervisor)?.join("\n");
     arguments.push('\n');
     machine::write_file(&arguments_file, arguments.as_bytes())?;
     step("running unit and QEMU tests (cargo test)");
@@ -124,8 +172,9 @@ pub fn test(filter: Option<&str>) -> Result<()> {
     }
     tests
         .env("ELASTOS_QEMU_ARGS_FILE", &arguments_file)
-        .env("ELASTOS_HYPERVISOR_ELF", &images.hypervisor)
-        .env("ELASTOS_TEST_GUEST_IMAGE", &images.test_guest)
+        .env("ELASTOS_HYPERVISOR_ELF", &images.test_hypervisor)
+        .env("ELASTOS_DEFAULT_HYPERVISOR_ELF", &images.hypervisor)
+        .env("ELASTOS_GUEST_IMAGES", &images.guests)
         .env("ELASTOS_LINUX_KERNEL", &linux.image)
         .env("ELASTOS_LINUX_INITRAMFS", &linux.initramfs);
     run_checked(&mut tests)

@@ -4,8 +4,11 @@
 use crate::build::{workspace_root, Images};
 use crate::environment::{run_checked, step};
 use crate::{Error, Result};
+use boards::boot_image::IndexError;
 use boards::qemu_virt;
+use boards::staging::{self, LinuxImages};
 use boards::test_guest::Scenario;
+use boards::{System, VirtualMachineKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,7 +22,12 @@ pub struct MachineOptions {
     /// The CPU model (cortex-a53 or cortex-a72).
     #[arg(long, default_value = "cortex-a53")]
     pub cpu: String,
-    /// Give a test VM a scenario: VM=SCENARIO (greet, escape, benchmark, heartbeat). Repeatable.
+    /// The system to boot: a manifest in boards/qemu-virt/ (system, or test for the
+    /// integration tests' configuration).
+    #[arg(long, default_value = "system")]
+    pub system: String,
+    /// Start a test VM with a scenario: VM=SCENARIO (greet, escape, benchmark, heartbeat,
+    /// hostile). Repeatable. Test VMs without one stay off.
     #[arg(long = "scenario", value_name = "VM=SCENARIO")]
     pub scenarios: Vec<String>,
     /// Boot this arm64 Linux Image instead of the default Debian kernel.
@@ -118,45 +126,77 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::File { path: path.display().to_string(), source })
 }
 
-/// The staging image: the boot-image index, the test guest for every test
-/// VM with its scenario, and Linux's kernel, initramfs and command line.
+/// The system called `name` (a manifest in `boards/qemu-virt/`).
+pub fn system(name: &str) -> Result<&'static System> {
+    qemu_virt::systems::ALL.iter().copied().find(|system| system.name == name).ok_or_else(|| {
+        let names: Vec<_> = qemu_virt::systems::ALL.iter().map(|system| system.name).collect();
+        Error::Usage(format!("there is no system {name}; use one of {names:?}"))
+    })
+}
+
+/// The staging image of `system`: Linux's images (if given) for the Linux
+/// VM, the built flat image of every Elastos VM, and the test guest with its
+/// scenario for each test VM named in `scenarios` (the others stay absent).
 pub fn staging_image(
-    test_guest: &Path,
+    system: &System,
+    images: &Images,
     scenarios: &[(String, Scenario)],
     linux: Option<&LinuxBoot>,
 ) -> Result<Vec<u8>> {
-    let guest = read(test_guest)?;
     for (name, _) in scenarios {
-        if qemu_virt::machine_index(name).is_none() {
-            return Err(Error::Usage(format!("there is no VM named {name}")));
+        let machine = system.machine_index(name).map(|index| &system.machines[index]);
+        if !machine.is_some_and(|machine| machine.kind == VirtualMachineKind::Test) {
+            return Err(Error::Usage(format!(
+                "there is no test VM named {name} in system {}",
+                system.name
+            )));
         }
     }
-    let scenario_of = |name: &str| {
-        scenarios
-            .iter()
-            .rev()
-            .find(|(wanted, _)| wanted == name)
-            .map_or(Scenario::Greet, |(_, scenario)| *scenario)
-    };
     let linux_bytes = match linux {
         Some(linux) => {
             Some((read(&linux.kernel)?, linux.initramfs.as_deref().map(read).transpose()?))
         }
         None => None,
     };
-    let linux_images = linux.zip(linux_bytes.as_ref()).map(|(linux, (kernel, initramfs))| {
-        qemu_virt::LinuxImages {
-            kernel,
-            initramfs: initramfs.as_deref(),
-            command_line: &linux.command_line,
-        }
+    let staging = staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
+        Ok::<_, Error>(match machine.kind {
+            VirtualMachineKind::Linux => match (linux, &linux_bytes) {
+                (Some(linux), Some((kernel, initramfs))) => LinuxImages {
+                    kernel,
+                    initramfs: initramfs.as_deref(),
+                    command_line: &linux.command_line,
+                }
+                .images(),
+                _ => Vec::new(),
+            },
+            VirtualMachineKind::Test => {
+                match scenarios.iter().rev().find(|(name, _)| name == machine.name) {
+                    Some((_, scenario)) => staging::flat_images(
+                        &read(&images.guest(machine.image))?,
+                        Some(*scenario as u64),
+                    ),
+                    None => Vec::new(),
+                }
+            }
+            _ => staging::flat_images(&read(&images.guest(machine.image))?, None),
+        })
     });
-    qemu_virt::staging_image(&guest, scenario_of, linux_images.as_ref()).map_err(|error| {
+    staging.map_err(|error| match error {
+        Error::Usage(_) | Error::File { .. } => error,
+        other => Error::Usage(format!(
+            "the images do not fit the {} MiB staging region: {other}",
+            qemu_virt::STAGING.size >> 20
+        )),
+    })
+}
+
+impl From<IndexError> for Error {
+    fn from(error: IndexError) -> Self {
         Error::Usage(format!(
             "the images do not fit the {} MiB staging region: {error:?}",
             qemu_virt::STAGING.size >> 20
         ))
-    })
+    }
 }
 
 /// Parses `VM=SCENARIO` options.
@@ -189,7 +229,7 @@ pub fn prepare(
     linux: Option<&LinuxBoot>,
 ) -> Result<Vec<String>> {
     let scenarios = parse_scenarios(&options.scenarios)?;
-    let staging = staging_image(&images.test_guest, &scenarios, linux)?;
+    let staging = staging_image(system(&options.system)?, images, &scenarios, linux)?;
     let path = staging_path();
     write_file(&path, &staging)?;
     command_line(options, images)
@@ -198,7 +238,7 @@ pub fn prepare(
 /// The command line of `cargo xtask run` (the staging image at [`staging_path`]).
 pub fn command_line(options: &MachineOptions, images: &Images) -> Result<Vec<String>> {
     parse_scenarios(&options.scenarios)?;
-    let mut line = machine_arguments(&options.cpu, &images.hypervisor)?;
+    let mut line = machine_arguments(&options.cpu, images.hypervisor_for(&options.system)?)?;
     line.extend(staging_arguments(&staging_path()));
     line.extend(options.qemu_arguments.iter().cloned());
     line.push("-nographic".into());
@@ -256,7 +296,7 @@ pub fn debug(
         .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
     let result = run_checked(
         Command::new("gdb-multiarch")
-            .arg(&images.hypervisor)
+            .arg(images.hypervisor_for(&options.system)?)
             .args(["-ex", "set architecture aarch64"])
             .args(["-ex", &format!("target remote 127.0.0.1:{port}")]),
     );
@@ -275,21 +315,30 @@ mod tests {
     fn staging_image_holds_every_vm_image() {
         let folder = std::env::temp_dir().join(format!("xtask-staging-{}", std::process::id()));
         std::fs::create_dir_all(&folder).unwrap();
-        let guest = folder.join("guest.bin");
+        let images = Images {
+            hypervisor: folder.join("hypervisor"),
+            test_hypervisor: folder.join("test-hypervisor"),
+            guests: folder.clone(),
+        };
+        for (number, name) in crate::build::GUEST_IMAGES.iter().enumerate() {
+            std::fs::write(images.guest(name), [number as u8; 100]).unwrap();
+        }
         let kernel = folder.join("Image");
-        std::fs::write(&guest, [7u8; 100]).unwrap();
         std::fs::write(&kernel, [9u8; 300]).unwrap();
         let linux = LinuxBoot { kernel, initramfs: None, command_line: "console=ttyAMA0".into() };
+        let test = system("test").unwrap();
         let scenarios = parse_scenarios(&["beta=escape".to_string()]).unwrap();
-        let staging = staging_image(&guest, &scenarios, Some(&linux)).unwrap();
+        let staging = staging_image(test, &images, &scenarios, Some(&linux)).unwrap();
         let index = Index::parse(&staging).unwrap();
-        let beta = qemu_virt::machine_index("beta").unwrap();
-        let alpha = qemu_virt::machine_index("alpha").unwrap();
+        let beta = test.machine_index("beta").unwrap();
+        let alpha = test.machine_index("alpha").unwrap();
         let parameters = index.find(beta, ImageKind::Parameters).unwrap();
         assert_eq!(index.bytes(&parameters), (Scenario::Escape as u64).to_le_bytes());
-        let parameters = index.find(alpha, ImageKind::Parameters).unwrap();
-        assert_eq!(index.bytes(&parameters), (Scenario::Greet as u64).to_le_bytes());
-        let linux_index = qemu_virt::machine_index("linux").unwrap();
+        assert!(index.find(alpha, ImageKind::FlatBinary).is_none(), "alpha has no scenario");
+        let netvm = test.machine_index("netvm").unwrap();
+        let binary = index.find(netvm, ImageKind::FlatBinary).unwrap();
+        assert_eq!(index.bytes(&binary), [1u8; 100]);
+        let linux_index = test.machine_index("linux").unwrap();
         let command_line = index.find(linux_index, ImageKind::CommandLine).unwrap();
         assert_eq!(index.bytes(&command_line), b"console=ttyAMA0");
         assert_eq!(
@@ -298,7 +347,11 @@ mod tests {
         );
         assert!(index.find(linux_index, ImageKind::Initramfs).is_none());
         assert!(parse_scenarios(&["nobody".to_string()]).is_err());
-        assert!(staging_image(&guest, &[("nobody".into(), Scenario::Greet)], None).is_err());
+        let nobody = [("nobody".to_string(), Scenario::Greet)];
+        assert!(staging_image(test, &images, &nobody, None).is_err());
+        let not_a_test_vm = [("netvm".to_string(), Scenario::Greet)];
+        assert!(staging_image(test, &images, &not_a_test_vm, None).is_err());
+        assert!(system("nonsense").is_err());
         std::fs::remove_dir_all(folder).unwrap();
     }
 

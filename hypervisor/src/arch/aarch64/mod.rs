@@ -173,6 +173,11 @@ impl El1State {
         self.cntv_cval = CNTV_CVAL_EL0.get();
     }
 
+    /// The saved CNTV_CTL_EL0 and CNTV_CVAL_EL0.
+    pub fn virtual_timer(&self) -> (u64, u64) {
+        (self.cntv_ctl, self.cntv_cval)
+    }
+
     /// Loads `self` into the CPU's EL1 registers.
     pub fn restore(&self) {
         SCTLR_EL1.set(self.sctlr);
@@ -249,6 +254,23 @@ pub fn firmware_call(function: u32, argument1: u64, argument2: u64, argument3: u
 /// Disables the EL1 virtual timer (its state is saved in [`El1State`]).
 pub fn stop_virtual_timer() {
     CNTV_CTL_EL0.set(0);
+}
+
+/// Arms the EL2 physical timer (CNTHP) to fire at physical count `deadline`.
+pub fn arm_hypervisor_timer(deadline: u64) {
+    // SAFETY: CNTHP_CVAL_EL2 only holds the compare value of the EL2
+    // physical timer, which nothing but the scheduler uses; writing it has no
+    // effect on memory. (aarch64-cpu has no accessor for it.)
+    unsafe {
+        core::arch::asm!("msr cnthp_cval_el2, {}", in(reg) deadline, options(nomem, nostack))
+    };
+    // ENABLE, not masked.
+    aarch64_cpu::registers::CNTHP_CTL_EL2.set(1);
+}
+
+/// Turns the EL2 physical timer off.
+pub fn disarm_hypervisor_timer() {
+    aarch64_cpu::registers::CNTHP_CTL_EL2.set(0);
 }
 
 /// The physical counter (CNTPCT_EL0).

@@ -1,0 +1,380 @@
+//! The serving loop of the skeleton VMs: follow every channel's state,
+//! answer every ping with a pong, hand pongs to the program, and sleep until
+//! a doorbell rings or a deadline passes.
+//!
+//! [`run`] is the whole program of netvm and chainvm; the app VM adds its own
+//! [`Handler`] that sends pings. [`Server::serve`] is one pass over the
+//! channels, kept apart from the waiting so that it can be tested on the host.
+
+use crate::channel::{Change, Channel, ChannelError, Channels, IgnoreReason};
+use crate::message::{Message, MESSAGE_MAX};
+use crate::println;
+use crate::time::Instant;
+use core::time::Duration;
+use hypercall_abi::MAX_CHANNELS_PER_MACHINE;
+
+/// The most messages taken from one channel in one pass, so that a peer that
+/// floods its ring cannot starve the other channels.
+pub const RECEIVE_BATCH: usize = 64;
+/// The longest the loop sleeps without a doorbell or a deadline.
+pub const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// What a program adds to the serving loop. Every method has a default that
+/// does nothing.
+pub trait Handler {
+    /// Channel `channel` changed state (already printed).
+    fn channel_changed(&mut self, channel: &Channel, change: Change) {
+        let _ = (channel, change);
+    }
+
+    /// A pong arrived on `channel`.
+    fn pong_received(&mut self, channel: &mut Channel, payload: &[u8]) {
+        let _ = (channel, payload);
+    }
+
+    /// Called after every pass over the channels, at `now`. Returns when the
+    /// handler next wants to be called, if before the loop's own wait ends.
+    fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
+        let _ = (channels, now);
+        None
+    }
+}
+
+/// A handler that only answers pings: netvm's and chainvm's.
+pub struct AnswerPings;
+
+impl Handler for AnswerPings {}
+
+/// What the server remembers of one channel, for the current epoch.
+#[derive(Clone, Copy, Debug, Default)]
+struct PeerRecord {
+    /// A message that is neither ping nor pong was reported.
+    bad_message_reported: bool,
+    /// A pong that did not fit the ring was reported.
+    dropped_pong_reported: bool,
+}
+
+/// The serving loop's state and counters.
+pub struct Server {
+    peers: [PeerRecord; MAX_CHANNELS_PER_MACHINE],
+    /// Pings answered with a pong.
+    pub pings_answered: u64,
+    /// Pongs not sent because the ring was full (or the channel went away).
+    pub pongs_dropped: u64,
+    /// Received records that were not messages.
+    pub bad_messages: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server with nothing counted yet.
+    pub const fn new() -> Self {
+        Self {
+            peers: [PeerRecord { bad_message_reported: false, dropped_pong_reported: false };
+                MAX_CHANNELS_PER_MACHINE],
+            pings_answered: 0,
+            pongs_dropped: 0,
+            bad_messages: 0,
+        }
+    }
+
+    /// One pass over every channel: follows state changes (printing them and
+    /// telling `handler`), then takes up to [`RECEIVE_BATCH`] messages from
+    /// each, answering pings and handing pongs to `handler`, and rings the
+    /// doorbell of each peer that got an answer. Returns whether messages
+    /// were left waiting.
+    pub fn serve(&mut self, channels: &mut Channels, handler: &mut impl Handler) -> bool {
+        let mut more_waiting = false;
+        for channel in channels.iter_mut() {
+            if let Some(change) = channel.refresh() {
+                report(channel, change);
+                self.peers[channel.index()] = PeerRecord::default();
+                handler.channel_changed(channel, change);
+            }
+            more_waiting |= self.drain(channel, handler);
+        }
+        more_waiting
+    }
+
+    /// Takes up to [`RECEIVE_BATCH`] messages from `channel`; returns whether
+    /// more are waiting.
+    fn drain(&mut self, channel: &mut Channel, handler: &mut impl Handler) -> bool {
+        if !channel.may_receive() || !channel.is_up() || channel.is_ignored() {
+            return false;
+        }
+        let mut buffer = [0u8; MESSAGE_MAX];
+        let mut answered = false;
+        let mut more_waiting = true;
+        for _ in 0..RECEIVE_BATCH {
+            match channel.receive(&mut buffer) {
+                Ok(Some(length)) => match Message::decode(&buffer[..length]) {
+                    Ok(Message::Ping(payload)) => answered |= self.answer(channel, payload),
+                    Ok(Message::Pong(payload)) => handler.pong_received(channel, payload),
+                    Err(error) => {
+                        self.bad_messages += 1;
+                        let record = &mut self.peers[channel.index()];
+                        if !record.bad_message_reported {
+                            record.bad_message_reported = true;
+                            println!("channel {}: {error} ignored", channel.name());
+                        }
+                    }
+                },
+                Ok(None) => {
+                    more_waiting = false;
+                    break;
+                }
+                Err(ChannelError::BufferTooSmall { needed }) => {
+                    channel.ignore(IgnoreReason::Oversized { length: needed, limit: MESSAGE_MAX });
+                    more_waiting = false;
+                    break;
+                }
+                // Down, ignored or just found corrupt (the channel said so).
+                Err(_) => {
+                    more_waiting = false;
+                    break;
+                }
+            }
+        }
+        if answered {
+            // The channel logs a failure other than a peer that just stopped;
+            // the pongs wait in the ring either way.
+            let _ = channel.notify();
+        }
+        more_waiting
+    }
+
+    /// Sends the pong for a ping carrying `payload`; returns whether it went.
+    fn answer(&mut self, channel: &mut Channel, payload: &[u8]) -> bool {
+        let mut reply = [0u8; MESSAGE_MAX];
+        // The ping fit a buffer of MESSAGE_MAX bytes, so its pong, one kind
+        // byte and the same payload, fits one too.
+        let Ok(length) = Message::Pong(payload).encode(&mut reply) else {
+            return false;
+        };
+        match channel.send(&reply[..length]) {
+            Ok(()) => {
+                self.pings_answered += 1;
+                true
+            }
+            Err(error) => {
+                self.pongs_dropped += 1;
+                let record = &mut self.peers[channel.index()];
+                if !record.dropped_pong_reported && matches!(error, ChannelError::Full) {
+                    record.dropped_pong_reported = true;
+                    println!("channel {}: ring full, pong dropped", channel.name());
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Prints a channel's change of state.
+fn report(channel: &Channel, change: Change) {
+    match change {
+        Change::Down => println!("channel {} down", channel.name()),
+        Change::Up { epoch } => println!("channel {} up (epoch {epoch})", channel.name()),
+        Change::Restarted { epoch } => {
+            println!("channel {} down", channel.name());
+            println!("channel {} up (epoch {epoch})", channel.name());
+        }
+    }
+}
+
+/// The whole life of a skeleton VM: prints `started (boot N)`, discovers
+/// and lists its channels, enables their doorbells, then serves forever with
+/// `handler`, sleeping until a doorbell, the handler's deadline or
+/// [`IDLE_WAIT`].
+#[cfg(target_os = "none")]
+pub fn run(handler: &mut impl Handler) -> ! {
+    use crate::gic::Gic;
+    use crate::hypercall;
+
+    let machine = match hypercall::machine_info() {
+        Ok(machine) => machine,
+        Err(status) => {
+            println!("VM_INFO failed: {status:?}");
+            hypercall::stop_failed()
+        }
+    };
+    println!("started (boot {})", machine.start_count);
+    let mut channels = Channels::discover(machine.channel_count);
+    for channel in channels.iter() {
+        println!("channel {channel}");
+    }
+    let Some(mut gic) = Gic::take() else {
+        println!("the GIC is already in use: the serving loop runs only once");
+        hypercall::stop_failed()
+    };
+    for channel in channels.iter() {
+        if let Err(error) = gic.enable_shared_interrupt(channel.info().doorbell) {
+            println!("channel {}: doorbell not enabled: {error}", channel.name());
+        }
+    }
+    let mut server = Server::new();
+    loop {
+        let more_waiting = server.serve(&mut channels, handler);
+        let now = Instant::now();
+        let wanted = handler.tick(&mut channels, now);
+        if more_waiting {
+            continue;
+        }
+        let idle = now + IDLE_WAIT;
+        let deadline = wanted.map_or(idle, |wanted| wanted.min(idle));
+        gic.wait_for_interrupt(deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::tests::{Region, FIRST_END};
+    use crate::message::{KIND_PING, KIND_PONG};
+    use channel_ring::{Consumer, Producer};
+
+    /// Records what the server tells it.
+    #[derive(Default)]
+    struct Recorder {
+        changes: Vec<Change>,
+        pongs: Vec<Vec<u8>>,
+    }
+
+    impl Handler for Recorder {
+        fn channel_changed(&mut self, _channel: &Channel, change: Change) {
+            self.changes.push(change);
+        }
+
+        fn pong_received(&mut self, _channel: &mut Channel, payload: &[u8]) {
+            self.pongs.push(payload.to_vec());
+        }
+    }
+
+    /// A channel up at epoch 1 in `region`, with the peer's ends.
+    fn setup(region: &Region) -> (Channels, Producer, Consumer) {
+        region.restart(1);
+        let mut channels = Channels::new();
+        channels.insert(region.channel(FIRST_END));
+        (channels, Producer::new(region.ring(1)), Consumer::new(region.ring(0)))
+    }
+
+    fn received(consumer: &mut Consumer) -> Vec<Vec<u8>> {
+        let mut messages = Vec::new();
+        let mut buffer = [0u8; MESSAGE_MAX];
+        while let Some(length) = consumer.receive(&mut buffer).unwrap() {
+            messages.push(buffer[..length].to_vec());
+        }
+        messages
+    }
+
+    #[test]
+    fn pings_are_answered_with_their_payload() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, mut peer_consumer) = setup(&region);
+        let mut server = Server::new();
+        peer_producer.send(&[KIND_PING, 1, 2, 3]).unwrap();
+        peer_producer.send(&[KIND_PING]).unwrap();
+        assert!(!server.serve(&mut channels, &mut AnswerPings));
+        assert_eq!(received(&mut peer_consumer), [vec![KIND_PONG, 1, 2, 3], vec![KIND_PONG]]);
+        assert_eq!(server.pings_answered, 2);
+    }
+
+    #[test]
+    fn garbage_is_counted_and_skipped() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, mut peer_consumer) = setup(&region);
+        let mut server = Server::new();
+        peer_producer.send(&[]).unwrap();
+        peer_producer.send(&[9, 9]).unwrap();
+        peer_producer.send(&[KIND_PING, 7]).unwrap();
+        server.serve(&mut channels, &mut AnswerPings);
+        assert_eq!(server.bad_messages, 2);
+        assert_eq!(received(&mut peer_consumer), [vec![KIND_PONG, 7]]);
+    }
+
+    #[test]
+    fn pongs_go_to_the_handler() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, _) = setup(&region);
+        let mut recorder = Recorder::default();
+        peer_producer.send(&[KIND_PONG, 4, 2]).unwrap();
+        Server::new().serve(&mut channels, &mut recorder);
+        assert_eq!(recorder.pongs, [vec![4, 2]]);
+    }
+
+    #[test]
+    fn state_changes_reach_the_handler() {
+        let region = Region::new();
+        let (mut channels, ..) = setup(&region);
+        let mut server = Server::new();
+        let mut recorder = Recorder::default();
+        server.serve(&mut channels, &mut recorder);
+        assert!(recorder.changes.is_empty());
+        region.set_status(false, 2);
+        server.serve(&mut channels, &mut recorder);
+        region.restart(3);
+        server.serve(&mut channels, &mut recorder);
+        region.set_status(false, 4);
+        region.restart(5);
+        server.serve(&mut channels, &mut recorder);
+        assert_eq!(
+            recorder.changes,
+            [Change::Down, Change::Up { epoch: 3 }, Change::Restarted { epoch: 5 }]
+        );
+    }
+
+    #[test]
+    fn a_flood_is_taken_in_batches() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, mut peer_consumer) = setup(&region);
+        let mut server = Server::new();
+        for index in 0..100u8 {
+            peer_producer.send(&[KIND_PING, index]).unwrap();
+        }
+        assert!(server.serve(&mut channels, &mut AnswerPings));
+        assert_eq!(received(&mut peer_consumer).len(), RECEIVE_BATCH);
+        assert!(!server.serve(&mut channels, &mut AnswerPings));
+        assert_eq!(received(&mut peer_consumer).len(), 100 - RECEIVE_BATCH);
+    }
+
+    #[test]
+    fn pongs_that_do_not_fit_are_dropped() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, _) = setup(&region);
+        let mut server = Server::new();
+        // The peer never reads its pongs: each pong of 200 bytes takes a
+        // 208-byte frame, so the 4 KiB ring holds 19 of them.
+        let ping = [KIND_PING; 200];
+        let mut sent = 0;
+        for _ in 0..4 {
+            for _ in 0..10 {
+                peer_producer.send(&ping).unwrap();
+                sent += 1;
+            }
+            server.serve(&mut channels, &mut AnswerPings);
+        }
+        assert_eq!(server.pings_answered, 19);
+        assert_eq!(server.pongs_dropped, sent - 19);
+    }
+
+    #[test]
+    fn an_oversized_message_gets_the_channel_ignored() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, _) = setup(&region);
+        let mut server = Server::new();
+        peer_producer.send(&[KIND_PING; MESSAGE_MAX + 1]).unwrap();
+        assert!(!server.serve(&mut channels, &mut AnswerPings));
+        assert!(channels.get_mut(0).unwrap().is_ignored());
+        // A fresh epoch takes the channel back.
+        region.restart(2);
+        let mut peer_producer = Producer::new(region.ring(1));
+        let mut peer_consumer = Consumer::new(region.ring(0));
+        peer_producer.send(&[KIND_PING, 1]).unwrap();
+        server.serve(&mut channels, &mut AnswerPings);
+        assert_eq!(received(&mut peer_consumer), [vec![KIND_PONG, 1]]);
+    }
+}
