@@ -9,7 +9,7 @@
 //! and finally a hypercall storm, which must get it stopped and restarted.
 //! The boot after the storm reports and stops.
 
-use crate::{check, counter, firmware_call, hypercall, println, stop};
+use crate::{check, counter, counter_frequency, firmware_call, hypercall, println, stop};
 use boards::qemu_virt::{self, systems::TEST};
 use boards::system::CHANNEL_WINDOW_ALIGNMENT;
 use core::arch::asm;
@@ -47,7 +47,15 @@ const MAX_PROBES: usize = 64;
 fn probes(me: usize, own_channel: Option<&ChannelInfo>) -> ([Option<Probe>; MAX_PROBES], usize) {
     let mut list = [None; MAX_PROBES];
     let mut count = 0;
-    let mut add = |what, address, write| {
+    let ram = TEST.machines[me].guest_memory();
+    let mut add = |what, address: u64, write| {
+        // A physical address that falls inside this VM's own guest-physical
+        // RAM window names this VM's own RAM here (the hypervisor's image and
+        // the firmware's device tree on QEMU virt): nothing to attack at that
+        // IPA. The tests check that no stage-2 entry reaches those.
+        if ram.contains(address) {
+            return;
+        }
         if count < MAX_PROBES {
             list[count] = Some(Probe { what, address, write });
             count += 1;
@@ -59,7 +67,6 @@ fn probes(me: usize, own_channel: Option<&ChannelInfo>) -> ([Option<Probe>; MAX_
             add(machine.name, machine.memory.end() - 8, true);
         }
     }
-    let ram = TEST.machines[me].guest_memory();
     add("the guest-physical page past my RAM", ram.end(), false);
     add("the hypervisor", qemu_virt::HYPERVISOR.base, false);
     add("the hypervisor", qemu_virt::HYPERVISOR.base + 0x1000, true);
@@ -97,6 +104,12 @@ pub fn run() -> ! {
     let own = if channel_count > 0 { channel_info(0) } else { None };
     let (list, count) = probes(me, own.as_ref());
     let attempt = boot as usize - 1;
+    if boot == 1 {
+        wait_for_go();
+    }
+    // Hold the CPU (shared with netvm) for a while before each attempt: the
+    // scheduler must keep the other VMs going meanwhile.
+    spin(counter_frequency() / 10);
     if let Some(Some(probe)) = list.get(attempt).filter(|_| attempt < count) {
         println!(
             "hostile attempt {} of {count}: {} {} at {:#x}",
@@ -118,7 +131,7 @@ pub fn run() -> ! {
         stop(stop_code::FAILED);
     }
     if attempt == count {
-        println!("hostile: {count} memory and device attempts made, all stopped");
+        println!("hostile: attempts on memory and devices: {count}, all stopped");
         let denied = misuse_channels(own.as_ref());
         let refused = touch_el2_registers();
         let (random, bad) = random_hypercalls();
@@ -134,6 +147,30 @@ pub fn run() -> ! {
         "hostile: the storm got me restarted; boot {boot}, all attempts made, {count} faulted"
     );
     stop(stop_code::DONE)
+}
+
+/// Offset in the parameter page of the word that starts the attack.
+const GO_WORD: u64 = 8;
+
+/// Waits until the host sets the go word of the parameter page (a test does
+/// it through the gdbstub once Linux is up), or at most 10 s.
+fn wait_for_go() {
+    println!("hostile: waiting for the go word");
+    let word = boards::test_guest::parameter_address(crate::GUEST_RAM) + GO_WORD;
+    let deadline = counter() + 10 * counter_frequency();
+    // SAFETY: the parameter page is the last page of this VM's RAM.
+    while unsafe { core::ptr::read_volatile(word as *const u64) } == 0 && counter() < deadline {
+        core::hint::spin_loop();
+    }
+    println!("hostile: starting the attack");
+}
+
+/// Busy-waits for `ticks` of the counter.
+fn spin(ticks: u64) {
+    let end = counter() + ticks;
+    while counter() < end {
+        core::hint::spin_loop();
+    }
 }
 
 /// The description of this VM's channel number `index`.

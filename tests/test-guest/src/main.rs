@@ -76,7 +76,7 @@ exception_entry:
 mod hostile;
 
 /// RAM of a test VM as the guest sees it (matches link.ld and the board table).
-const GUEST_RAM: boards::Region = boards::Region { base: 0x4000_0000, size: 16 << 20 };
+pub(crate) const GUEST_RAM: boards::Region = boards::Region { base: 0x4000_0000, size: 16 << 20 };
 
 /// Makes a hypercall with up to three arguments; returns x0..x3.
 pub(crate) fn hypercall(function: u32, arguments: [u64; 3]) -> [u64; 4] {
@@ -178,7 +178,7 @@ pub(crate) fn counter() -> u64 {
     value
 }
 
-fn counter_frequency() -> u64 {
+pub(crate) fn counter_frequency() -> u64 {
     let value;
     // SAFETY: reading CNTFRQ_EL0 has no side effects.
     unsafe { asm!("mrs {}, cntfrq_el0", out(reg) value, options(nomem, nostack)) };
