@@ -2,6 +2,7 @@
 //! does when one arrives (while a guest runs, or while a CPU idles).
 
 use crate::arch::gic;
+use crate::system::SYSTEM;
 use crate::vcpu::Vcpu;
 use crate::vm::{self, Machine};
 use crate::{console, log};
@@ -31,7 +32,43 @@ pub fn init_primary() {
     let cpu = vm::input_cpu();
     gic::enable_shared(qemu_virt::UART_INTERRUPT, qemu_virt::cpu_affinity(cpu));
     console::set_input_interrupt(true);
+    // Each device interrupt goes to the CPU of its owner's first vCPU.
+    for machine in SYSTEM.machines {
+        for device in machine.devices {
+            for &intid in device.interrupts {
+                gic::enable_shared(intid, qemu_virt::cpu_affinity(machine.cpus[0]));
+            }
+        }
+    }
 }
+
+/// The VM that owns shared peripheral interrupt `intid` (the manifest gives
+/// each device interrupt to one VM).
+fn device_owner(intid: u32) -> Option<usize> {
+    SYSTEM
+        .machines
+        .iter()
+        .position(|machine| machine.devices.iter().any(|device| device.interrupts.contains(&intid)))
+}
+
+/// Forwards a device interrupt to its owner as a hardware-mapped virtual
+/// interrupt: the physical one stays active until the guest deactivates it.
+/// With the owner not running, the interrupt is dropped.
+fn forward_device_interrupt(intid: u32, owner: usize) {
+    gic::end_of_interrupt(intid);
+    match vm::machine(owner).filter(|machine| machine.state() == vm::State::Running) {
+        Some(machine) => {
+            DEVICE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+            let kick = machine.devices.lock().gic.raise_edge(intid, 0);
+            self::kick(machine, kick);
+        }
+        None => gic::deactivate(intid),
+    }
+}
+
+/// Device interrupts forwarded to their owners.
+#[no_mangle]
+pub static DEVICE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 /// Sets up this CPU's redistributor and CPU interface.
 pub fn init_cpu() {
@@ -76,6 +113,9 @@ pub fn handle(mut vcpu: Option<&mut Vcpu>) {
                 // The run loop refills the list registers on the way back in.
                 gic::end_of_interrupt(intid);
                 gic::deactivate(intid);
+            }
+            intid if let Some(owner) = device_owner(intid) => {
+                forward_device_interrupt(intid, owner)
             }
             intid if intid == qemu_virt::UART_INTERRUPT => {
                 deliver_console_input();

@@ -508,6 +508,15 @@ impl Machine {
                     )
                     .expect("the virtual timer is a PPI of every vCPU");
             }
+            // The VM's device interrupts are hardware-mapped; one left active
+            // by its previous life would never fire again.
+            for &intid in self.description.devices.iter().flat_map(|device| device.interrupts) {
+                gic::clear_active_shared(intid);
+                devices
+                    .gic
+                    .set_hardware_mapping(intid, 0, Some(intid))
+                    .expect("the manifest gives VMs only SPIs the vGIC implements");
+            }
             devices.uart = VirtualUart::new();
             devices.uart_line = false;
         }

@@ -89,6 +89,9 @@ fn every_cpu_comes_up_at_el2() -> Result<(), Error> {
     system.qemu.wait_for_console("all 4 CPUs online", TIMEOUT)?;
     gdb.interrupt()?;
     gdb.wait_stop(TIMEOUT)?;
+    // Whatever the stopped CPU runs, the identity map makes physical
+    // addresses the hypervisor's.
+    gdb.set_physical_memory_mode(true)?;
     assert_eq!(gdb.read_u64(symbols.address("CPUS_ONLINE")?)?, 0b1111);
     for cpu in 0..4 {
         assert!(system.qemu.console().contains(&format!("[hv cpu{cpu}] online at EL2")));
@@ -153,6 +156,9 @@ fn a_guest_touching_memory_outside_its_partition_is_stopped_alone() -> Result<()
     system.qemu.wait_for_console(&stopped, TIMEOUT)?;
     gdb.interrupt()?;
     gdb.wait_stop(TIMEOUT)?;
+    // Whatever the stopped CPU runs, the identity map makes physical
+    // addresses the hypervisor's.
+    gdb.set_physical_memory_mode(true)?;
     let states = symbols.address("VM_STATES")?;
     let state = |gdb: &mut elastos_tests::GdbClient, index: usize| {
         gdb.read_memory(states + index as u64, 1).map(|bytes| bytes[0])

@@ -89,6 +89,9 @@ fn a_hostile_vm_fails_at_everything_while_linux_and_the_elastos_vms_run_on() -> 
 
     // The hypervisor's own account, read through the gdbstub.
     let mut gdb = qemu.gdb()?;
+    // The hypervisor maps memory one to one; physical addresses work from
+    // whatever context (a guest's EL1 or EL2) the stopped CPU is in.
+    gdb.set_physical_memory_mode(true)?;
     let read =
         |gdb: &mut elastos_tests::GdbClient, name: &str, index: usize| -> Result<u64, Error> {
             Ok(gdb.read_u64(symbols.address(name)? + 8 * index as u64)?)
@@ -110,7 +113,6 @@ fn a_hostile_vm_fails_at_everything_while_linux_and_the_elastos_vms_run_on() -> 
     }
 
     // The intruder's partition: its RAM, and its end of its one channel.
-    gdb.set_physical_memory_mode(true)?;
     let vttbr = read(&mut gdb, "VM_STAGE2_TABLES", intruder)?;
     let mappings = stage2::mappings(&mut gdb, vttbr)?;
     let channel = &TEST.channels[TEST.channel_index("intruder-app").unwrap()];
@@ -129,7 +131,6 @@ fn a_hostile_vm_fails_at_everything_while_linux_and_the_elastos_vms_run_on() -> 
     }
     let mapped: u64 = mappings.iter().map(|mapping| mapping.size).sum();
     assert_eq!(mapped, machine.memory.size + channel.memory.size);
-    gdb.set_physical_memory_mode(false)?;
     gdb.cont()?;
 
     assert!(shell(qemu, "echo after")?.contains("after"));

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use boards::qemu_virt::systems::{SYSTEM, TEST};
 use boards::test_guest::Scenario;
+use boards::Region;
 use elastos_tests::shell::{shell, wait_for_shell, COMMAND_TIMEOUT};
 use elastos_tests::system::LINUX_COMMAND_LINE;
-use elastos_tests::{artifacts, boot, Error, SystemOptions};
+use elastos_tests::{artifacts, boot, stage2, Error, SystemOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -37,6 +38,9 @@ fn the_default_system_runs_linux_next_to_the_elastos_vms_and_stops_with_linux() 
     assert!(shell(qemu, "echo still here")?.contains("still here"));
 
     let mut gdb = qemu.gdb()?;
+    // The hypervisor maps memory one to one; physical addresses work from
+    // whatever context (a guest's EL1 or EL2) the stopped CPU is in.
+    gdb.set_physical_memory_mode(true)?;
     let states = symbols.address("VM_STATES")?;
     for (index, machine) in SYSTEM.machines.iter().enumerate() {
         let state = gdb.read_memory(states + index as u64, 1)?[0];
@@ -45,6 +49,20 @@ fn the_default_system_runs_linux_next_to_the_elastos_vms_and_stops_with_linux() 
     // chainvm and app share CPU 3: both have been switched in, many times.
     let switches = symbols.address("CPU_SWITCHES")?;
     assert!(gdb.read_u64(switches + 8 * 3)? > 2, "CPU 3 switches between its vCPUs");
+    // The NIC's window is in netvm's stage-2 tables and nobody else's.
+    let netvm = &SYSTEM.machines[SYSTEM.machine_index("netvm").unwrap()];
+    let nic = netvm.devices.iter().find(|device| device.name == "nic").expect("netvm owns nic");
+    let tables = symbols.address("VM_STAGE2_TABLES")?;
+    for (index, machine) in SYSTEM.machines.iter().enumerate() {
+        let vttbr = gdb.read_u64(tables + 8 * index as u64)?;
+        let mappings = stage2::mappings(&mut gdb, vttbr)?;
+        let maps_nic = mappings.iter().any(|mapping| {
+            let guest = Region { base: mapping.guest.as_u64(), size: mapping.size };
+            let physical = Region { base: mapping.physical.as_u64(), size: mapping.size };
+            guest.overlaps(&nic.mmio) || physical.overlaps(&nic.mmio)
+        });
+        assert_eq!(maps_nic, machine.name == "netvm", "{} and the NIC", machine.name);
+    }
     let doorbells = symbols.address("VM_DOORBELLS")?;
     let app = SYSTEM.machine_index("app").unwrap();
     assert!(gdb.read_u64(doorbells + 8 * app as u64)? > 0, "the app rang its peers");

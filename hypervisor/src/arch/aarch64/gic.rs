@@ -22,6 +22,7 @@ register_structs! {
         (0x0100 => set_enable: [ReadWrite<u32>; 32]),
         (0x0180 => clear_enable: [ReadWrite<u32>; 32]),
         (0x0200 => _reserved1),
+        (0x0380 => clear_active: [ReadWrite<u32>; 32]),
         (0x0400 => priority: [ReadWrite<u8>; 1024]),
         (0x0800 => _reserved2),
         (0x0c00 => configuration: [ReadWrite<u32>; 64]),
@@ -153,6 +154,12 @@ pub fn init_cpu(private_interrupts: &[u32]) {
             options(nostack),
         );
     }
+}
+
+/// Clears the active state of shared peripheral interrupt `intid`.
+pub fn clear_active_shared(intid: u32) {
+    let (word, bit) = ((intid / 32) as usize, intid % 32);
+    distributor().clear_active[word].set(1 << bit);
 }
 
 /// Clears the active state of private interrupt `intid` of this CPU.
