@@ -83,6 +83,11 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
     if write {
         record("null-hypercall", &table)?;
     }
+    let table = channels(images, cpu)?;
+    println!("{table}");
+    if write {
+        record("channels", &table)?;
+    }
     let linux = crate::linux::default_linux()?;
     let table = linux_boot(images, &linux, cpu)?;
     println!("{table}");
@@ -90,6 +95,100 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
         record("linux-boot", &table)?;
     }
     Ok(())
+}
+
+/// The parameter word that makes the app VM measure its channels.
+const APP_BENCHMARK: u64 = 1;
+
+/// The channel figures of the app VM, in the default system without Linux:
+/// 64-byte ping-pong with chainvm (same CPU) and netvm (another CPU), and
+/// 4 KiB messages streamed to netvm against a plain 4 KiB copy.
+fn channels(images: &Images, cpu: &str) -> Result<String> {
+    use boards::staging;
+    let system = crate::machine::system("system")?;
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(&path).map_err(|source| Error::File { path: path.display().to_string(), source })
+    };
+    let staging = staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
+        Ok::<_, Error>(match machine.kind {
+            boards::VirtualMachineKind::Linux | boards::VirtualMachineKind::Test => Vec::new(),
+            boards::VirtualMachineKind::App => staging::flat_images(
+                &read(images.guest(machine.image))?,
+                Some(APP_BENCHMARK),
+            ),
+            _ => staging::flat_images(&read(images.guest(machine.image))?, None),
+        })
+    })?;
+    let staging_path = workspace_root().join("target/elastos/bench-channels-staging.bin");
+    write_file(&staging_path, &staging)?;
+    let mut line = machine_arguments(cpu, &images.hypervisor)?;
+    line.extend(staging_arguments(&staging_path));
+    line.extend(
+        ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"].map(String::from),
+    );
+    line.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("measuring the channels on {cpu} (QEMU -icount shift=0)"));
+    let console = console_until(&line, "benchmark channel done")?;
+    let find = |name: &str| -> Result<&str> {
+        console
+            .lines()
+            .find(|line| line.contains(&format!("benchmark channel {name} ")))
+            .ok_or_else(|| Error::Benchmark(format!("no `benchmark channel {name}` line")))
+    };
+    let get = |line: &str, name: &str| {
+        field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")))
+    };
+    let nanoseconds = |ticks: u64, frequency: u64| ticks as f64 * 1e9 / frequency as f64;
+    let mut rows = String::new();
+    for (name, what) in [
+        ("round-trip-same-cpu", "64-byte ping-pong with chainvm, same CPU (app and chainvm share CPU 3)"),
+        ("round-trip-other-cpu", "64-byte ping-pong with netvm, other CPU (app on 3, netvm on 2)"),
+    ] {
+        let line = find(name)?;
+        let per = nanoseconds(get(line, "ticks")?, get(line, "frequency")?)
+            / get(line, "iterations")? as f64;
+        rows.push_str(&format!("| {what} | {per:.0} instructions per round trip |\n"));
+    }
+    let line = find("throughput")?;
+    let (frequency, bytes) = (get(line, "frequency")?, get(line, "bytes")?);
+    let mebibytes = bytes as f64 / (1 << 20) as f64;
+    let seconds = |ticks: u64| nanoseconds(ticks, frequency) / 1e9;
+    let through = mebibytes / seconds(get(line, "ticks")?);
+    let copy = mebibytes / seconds(get(line, "copy_ticks")?);
+    rows.push_str(&format!(
+        "| 4 KiB messages streamed to netvm (other CPU), {mebibytes:.0} MiB | {through:.0} MiB/s |\n\
+         | plain copy of the same 4 KiB buffers in the app VM | {copy:.0} MiB/s |\n\
+         | channel throughput against the copy | {:.2}x |\n",
+        through / copy
+    ));
+    Ok(format!(
+        "| measurement ({cpu}, default system without Linux) | result |\n|---|---|\n{rows}"
+    ))
+}
+
+/// Runs QEMU until its console shows `marker` (or it exits), then stops it,
+/// and returns the console.
+fn console_until(line: &[String], marker: &str) -> Result<String> {
+    use std::io::BufRead;
+    let mut child = Command::new(&line[0])
+        .args(&line[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut console = String::new();
+    for text in std::io::BufReader::new(stdout).lines() {
+        let Ok(text) = text else { break };
+        console.push_str(&text);
+        console.push('\n');
+        if text.contains(marker) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(console)
 }
 
 /// Runs QEMU to completion and returns its console.
