@@ -9,14 +9,21 @@
 //! end to the second.
 //!
 //! The hypervisor writes the status page: the channel is up while both VMs
-//! run, and its epoch changes at every transition. When the peer restarts,
-//! the hypervisor zeroes the rings and bumps the epoch, so
-//! [`Channel::refresh`] recreates the producer and consumer whenever it sees
-//! a new epoch, and reports the transition as a [`Change`].
+//! run, and its epoch changes at every transition. When either VM restarts,
+//! the hypervisor zeroes the rings' control pages and brings the channel up
+//! at a new epoch, so [`Channel::refresh`] recreates the producer and
+//! consumer whenever it sees a new epoch, attached at that epoch, and
+//! reports the transition as a [`Change`]. The ring's epoch handshake (see
+//! `channel_ring`) makes whatever the peer still writes at its old epoch,
+//! before it notices the new one, read as "not attached yet" rather than as
+//! corruption.
 //!
 //! A peer that corrupts a ring must not bring this VM down: the ring reports
 //! it, the channel logs it once and ignores the channel until its epoch
-//! changes (the peer restarted, with fresh rings).
+//! changes (the peer restarted, with fresh rings). Corruption seen while the
+//! status page has already moved on is not the peer's doing but the
+//! hypervisor's zeroing of a ring of the epoch gone by: it counts as the
+//! channel being down, and the next refresh attaches afresh.
 
 use crate::println;
 use boards::ring_offset;
@@ -25,6 +32,7 @@ use channel_ring::{
     SendError, StatusPage,
 };
 use core::fmt;
+use core::num::NonZeroU32;
 use hypercall_abi::{
     ChannelInfo, Status, CHANNEL_MAY_RECEIVE, CHANNEL_MAY_SEND, CHANNEL_SECOND_END,
     MAX_CHANNELS_PER_MACHINE,
@@ -105,7 +113,7 @@ impl fmt::Display for IgnoreReason {
 /// Why a send or receive did not happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelError {
-    /// The channel is down.
+    /// The channel is down (or its state changed since the last refresh).
     Down,
     /// This VM may not send (or receive) on this channel.
     NotPermitted,
@@ -115,7 +123,8 @@ pub enum ChannelError {
     Full,
     /// The message is larger than the ring can carry.
     TooLarge,
-    /// The peer corrupted a ring just now; the channel is ignored from now on.
+    /// The peer corrupted a ring just now; the channel is ignored until its
+    /// epoch changes.
     Corrupt(CorruptReason),
     /// The next message needs a buffer of `needed` bytes; it stays in the ring.
     BufferTooSmall {
@@ -306,6 +315,10 @@ impl Channel {
 
     /// Sends `message` as one ring record. Does not ring the peer's doorbell;
     /// call [`Channel::notify`] after a batch of sends.
+    ///
+    /// Refuses with [`ChannelError::Down`] when the status page has moved on
+    /// since the last [`Channel::refresh`]: the producer is attached at an
+    /// epoch gone by, whose frames the peer will never read.
     pub fn send(&mut self, message: &[u8]) -> Result<(), ChannelError> {
         if !self.may_send() {
             return Err(ChannelError::NotPermitted);
@@ -313,20 +326,21 @@ impl Channel {
         if self.ignored {
             return Err(ChannelError::Ignored);
         }
+        if self.read_link() != self.link {
+            return Err(ChannelError::Down);
+        }
         let producer = self.producer.as_mut().ok_or(ChannelError::Down)?;
         match producer.send(message) {
             Ok(()) => Ok(()),
             Err(SendError::Full) => Err(ChannelError::Full),
             Err(SendError::TooLarge) => Err(ChannelError::TooLarge),
-            Err(SendError::Corrupt(reason)) => {
-                self.ignore(IgnoreReason::Corrupt(reason));
-                Err(ChannelError::Corrupt(reason))
-            }
+            Err(SendError::Corrupt(reason)) => Err(self.corrupt(reason)),
         }
     }
 
     /// Copies the next message into `buffer`: `Ok(Some(length))`, or
-    /// `Ok(None)` when none is waiting.
+    /// `Ok(None)` when none is waiting (as after a new epoch, until the peer
+    /// has attached at it).
     pub fn receive(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, ChannelError> {
         if !self.may_receive() {
             return Err(ChannelError::NotPermitted);
@@ -340,11 +354,21 @@ impl Channel {
             Err(ReceiveError::BufferTooSmall { needed }) => {
                 Err(ChannelError::BufferTooSmall { needed })
             }
-            Err(ReceiveError::Corrupt(reason)) => {
-                self.ignore(IgnoreReason::Corrupt(reason));
-                Err(ChannelError::Corrupt(reason))
-            }
+            Err(ReceiveError::Corrupt(reason)) => Err(self.corrupt(reason)),
         }
+    }
+
+    /// Handles a ring that reported `reason`. If the status page still says
+    /// what it said at the last refresh, the peer wrote it: the channel is
+    /// ignored until the epoch changes. If it has moved on, the hypervisor
+    /// may have zeroed the ring while it was being read: the channel counts
+    /// as down, and the next refresh attaches afresh.
+    fn corrupt(&mut self, reason: CorruptReason) -> ChannelError {
+        if self.read_link() != self.link {
+            return ChannelError::Down;
+        }
+        self.ignore(IgnoreReason::Corrupt(reason));
+        ChannelError::Corrupt(reason)
     }
 
     /// Rings the peer's doorbell (`CHANNEL_NOTIFY`). A peer that is not
@@ -370,10 +394,19 @@ impl Channel {
         }
     }
 
-    /// Creates the producer and consumer of freshly reset rings.
+    /// Creates the producer and consumer of freshly reset rings, attached at
+    /// the epoch of the last refresh. The hypervisor brings channels up at
+    /// odd epochs only, never 0, at which a ring cannot be attached; a status
+    /// page saying otherwise is logged and the channel left without
+    /// producer and consumer (sends and receives report down) until its
+    /// epoch changes.
     fn attach(&mut self) {
-        self.producer = self.send_ring.map(Producer::new);
-        self.consumer = self.receive_ring.map(Consumer::new);
+        let Some(epoch) = NonZeroU32::new(self.link.epoch) else {
+            println!("channel {}: up at epoch 0, where rings cannot be attached", self.name());
+            return;
+        };
+        self.producer = self.send_ring.map(|ring| Producer::new(ring, epoch));
+        self.consumer = self.receive_ring.map(|ring| Consumer::new(ring, epoch));
     }
 
     /// Reads the status page. A page that cannot be read counts as down (at

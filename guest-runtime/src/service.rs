@@ -259,7 +259,7 @@ mod tests {
         region.restart(1);
         let mut channels = Channels::new();
         channels.insert(region.channel(FIRST_END));
-        (channels, Producer::new(region.ring(1)), Consumer::new(region.ring(0)))
+        (channels, region.peer_producer(1, 1), region.peer_consumer(0, 1))
     }
 
     fn received(consumer: &mut Consumer) -> Vec<Vec<u8>> {
@@ -370,9 +370,9 @@ mod tests {
         assert!(!server.serve(&mut channels, &mut AnswerPings));
         assert!(channels.get_mut(0).unwrap().is_ignored());
         // A fresh epoch takes the channel back.
-        region.restart(2);
-        let mut peer_producer = Producer::new(region.ring(1));
-        let mut peer_consumer = Consumer::new(region.ring(0));
+        region.restart(3);
+        let mut peer_producer = region.peer_producer(1, 3);
+        let mut peer_consumer = region.peer_consumer(0, 3);
         peer_producer.send(&[KIND_PING, 1]).unwrap();
         server.serve(&mut channels, &mut AnswerPings);
         assert_eq!(received(&mut peer_consumer), [vec![KIND_PONG, 1]]);

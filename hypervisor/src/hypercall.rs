@@ -130,7 +130,18 @@ fn elastos(vcpu: &mut Vcpu, function: u32) -> Result<u64, StopReason> {
         }
         call::CHANNEL_INFO => channel_info(vcpu, arguments[1], arguments[2]),
         call::CHANNEL_NOTIFY => channel::notify(vcpu.machine, arguments[1]).as_register(),
-        call::CALL_COUNT => 7,
+        call::MEMORY_INFO => {
+            let description = vcpu.machine.description;
+            if description.devices.is_empty() {
+                Status::Denied.as_register()
+            } else {
+                vcpu.registers.x[1] = description.guest_memory_base;
+                vcpu.registers.x[2] = description.memory.base;
+                vcpu.registers.x[3] = description.memory.size;
+                Status::Success.as_register()
+            }
+        }
+        call::CALL_COUNT => 8,
         call::CALL_UID => {
             vcpu.registers.x[1] = SERVICE_UID[1] as u64;
             vcpu.registers.x[2] = SERVICE_UID[2] as u64;

@@ -76,6 +76,16 @@ impl Region {
         self.set_status(true, epoch);
     }
 
+    /// The peer's producer on the ring end `sender` sends on, attached at `epoch`.
+    pub(crate) fn peer_producer(&self, sender: u8, epoch: u32) -> Producer {
+        Producer::new(self.ring(sender), NonZeroU32::new(epoch).unwrap())
+    }
+
+    /// The peer's consumer of the ring end `sender` sends on, attached at `epoch`.
+    pub(crate) fn peer_consumer(&self, sender: u8, epoch: u32) -> Consumer {
+        Consumer::new(self.ring(sender), NonZeroU32::new(epoch).unwrap())
+    }
+
     /// Overwrites the 64-bit word at `offset` of the region, as a hostile
     /// peer writing its own pages would.
     pub(crate) fn scribble(&self, offset: u64, value: u64) {
@@ -127,8 +137,8 @@ fn messages_travel_both_ways_on_the_right_rings() {
     assert!(channel.is_up() && channel.may_send() && channel.may_receive());
     assert_eq!(channel.epoch(), 1);
     // The peer is the second end: it receives on ring 0 and sends on ring 1.
-    let mut peer_consumer = Consumer::new(region.ring(0));
-    let mut peer_producer = Producer::new(region.ring(1));
+    let mut peer_consumer = region.peer_consumer(0, 1);
+    let mut peer_producer = region.peer_producer(1, 1);
 
     channel.send(b"to the peer").unwrap();
     assert_eq!(receive_all(&mut peer_consumer), [b"to the peer".to_vec()]);
@@ -144,8 +154,8 @@ fn the_second_end_sends_on_ring_one() {
     let region = Region::new();
     region.restart(1);
     let mut channel = region.channel(SECOND_END);
-    let mut peer_consumer = Consumer::new(region.ring(1));
-    let mut peer_producer = Producer::new(region.ring(0));
+    let mut peer_consumer = region.peer_consumer(1, 1);
+    let mut peer_producer = region.peer_producer(0, 1);
     channel.send(b"pong").unwrap();
     assert_eq!(receive_all(&mut peer_consumer), [b"pong".to_vec()]);
     peer_producer.send(b"ping").unwrap();
@@ -187,9 +197,25 @@ fn a_down_channel_refuses_traffic_and_comes_back_with_fresh_rings() {
     assert_eq!(channel.refresh(), Some(Change::Up { epoch: 3 }));
     // A fresh consumer on the peer's side reads from sequence 0: the
     // channel's producer must have started afresh too.
-    let mut peer_consumer = Consumer::new(region.ring(0));
+    let mut peer_consumer = region.peer_consumer(0, 3);
     channel.send(b"second life").unwrap();
     assert_eq!(receive_all(&mut peer_consumer), [b"second life".to_vec()]);
+}
+
+#[test]
+fn nothing_is_sent_on_rings_of_an_epoch_gone_by() {
+    let region = Region::new();
+    region.restart(1);
+    let mut channel = region.channel(FIRST_END);
+    // The peer restarts; this VM has not looked yet.
+    region.set_status(false, 2);
+    region.restart(3);
+    let mut peer_consumer = region.peer_consumer(0, 3);
+    assert_eq!(channel.send(b"stale"), Err(ChannelError::Down));
+    assert_eq!(peer_consumer.receive(&mut [0u8; 16]), Ok(None));
+    assert_eq!(channel.refresh(), Some(Change::Restarted { epoch: 3 }));
+    channel.send(b"fresh").unwrap();
+    assert_eq!(receive_all(&mut peer_consumer), [b"fresh".to_vec()]);
 }
 
 #[test]
@@ -201,7 +227,7 @@ fn a_restart_between_two_looks_is_reported_and_followed() {
     region.set_status(false, 2);
     region.restart(3);
     assert_eq!(channel.refresh(), Some(Change::Restarted { epoch: 3 }));
-    let mut peer_consumer = Consumer::new(region.ring(0));
+    let mut peer_consumer = region.peer_consumer(0, 3);
     channel.send(b"new").unwrap();
     assert_eq!(receive_all(&mut peer_consumer), [b"new".to_vec()]);
 }
@@ -211,8 +237,10 @@ fn a_corrupted_receive_ring_is_ignored_until_the_epoch_changes() {
     let region = Region::new();
     region.restart(1);
     let mut channel = region.channel(FIRST_END);
-    // The peer's producer control page of ring 1: a misaligned tail.
+    // The peer's producer control page of ring 1, attached at epoch 1: a
+    // misaligned tail.
     let tail = ring_offset(1, CAPACITY) + channel_ring::CONTROL_PAGE_SIZE as u64;
+    region.scribble(tail + 8, 1);
     region.scribble(tail, 3);
     let mut buffer = [0u8; 16];
     assert_eq!(
@@ -229,7 +257,7 @@ fn a_corrupted_receive_ring_is_ignored_until_the_epoch_changes() {
     region.restart(3);
     assert_eq!(channel.refresh(), Some(Change::Restarted { epoch: 3 }));
     assert!(!channel.is_ignored());
-    let mut peer_producer = Producer::new(region.ring(1));
+    let mut peer_producer = region.peer_producer(1, 3);
     peer_producer.send(b"sane again").unwrap();
     assert_eq!(channel.receive(&mut buffer), Ok(Some(10)));
 }
@@ -239,10 +267,108 @@ fn a_corrupted_send_ring_is_ignored_too() {
     let region = Region::new();
     region.restart(1);
     let mut channel = region.channel(FIRST_END);
-    // The peer's consumer control page of ring 0: a head ahead of the tail.
+    // The peer's consumer control page of ring 0, attached at epoch 1: a
+    // head ahead of the tail.
+    region.scribble(ring_offset(0, CAPACITY) + 8, 1);
     region.scribble(ring_offset(0, CAPACITY), 64);
     assert_eq!(channel.send(b"x"), Err(ChannelError::Corrupt(CorruptReason::HeadOutOfRange)));
     assert_eq!(channel.send(b"x"), Err(ChannelError::Ignored));
+}
+
+#[test]
+fn a_restarted_vm_ignores_what_the_peer_still_writes_at_the_old_epoch() {
+    let region = Region::new();
+    region.restart(1);
+    // This VM's first life, and the peer's ends at epoch 1.
+    let mut first_life = region.channel(FIRST_END);
+    let mut old_peer_consumer = region.peer_consumer(0, 1);
+    let mut old_peer_producer = region.peer_producer(1, 1);
+    let mut buffer = [0u8; 64];
+    for round in 0..20u8 {
+        first_life.send(&[round; 40]).unwrap();
+        assert_eq!(receive_all(&mut old_peer_consumer), [vec![round; 40]]);
+        old_peer_producer.send(&[round; 30]).unwrap();
+        assert_eq!(first_life.receive(&mut buffer), Ok(Some(30)));
+    }
+    let head_offset = ring_offset(0, CAPACITY);
+    let stale_head = 20 * 48;
+
+    // This VM stops and starts again: down, then zeroed control pages and up.
+    region.set_status(false, 2);
+    region.restart(3);
+    let mut channel = region.channel(FIRST_END);
+    assert!(channel.is_up());
+    assert_eq!(channel.epoch(), 3);
+    // The peer has not noticed: a head store of its old consumer lands in the
+    // zeroed page, and its old producer goes on sending (stale tails).
+    region.scribble(head_offset, stale_head);
+    for round in 0..5u8 {
+        old_peer_producer.send(&[round; 30]).unwrap();
+        assert_eq!(old_peer_consumer.receive(&mut buffer), Ok(None));
+    }
+    // Nothing of it is a message, nor corruption.
+    assert_eq!(channel.receive(&mut buffer), Ok(None));
+    channel.send(b"hello again").unwrap();
+    assert_eq!(channel.receive(&mut buffer), Ok(None));
+    assert!(!channel.is_ignored());
+    assert_eq!(channel.refresh(), None);
+
+    // The peer notices the new epoch and attaches at it: messages flow both ways.
+    let mut peer_consumer = region.peer_consumer(0, 3);
+    let mut peer_producer = region.peer_producer(1, 3);
+    assert_eq!(receive_all(&mut peer_consumer), [b"hello again".to_vec()]);
+    peer_producer.send(b"welcome back").unwrap();
+    assert_eq!(channel.receive(&mut buffer), Ok(Some(12)));
+    assert_eq!(&buffer[..12], b"welcome back");
+    for round in 0..200u8 {
+        channel.send(&[round; 50]).unwrap();
+        assert_eq!(receive_all(&mut peer_consumer), [vec![round; 50]]);
+        peer_producer.send(&[round; 60]).unwrap();
+        assert_eq!(channel.receive(&mut buffer), Ok(Some(60)));
+        assert_eq!(buffer[..60], [round; 60]);
+    }
+    assert!(!channel.is_ignored());
+}
+
+#[test]
+fn corruption_seen_after_the_status_page_moved_on_counts_as_down() {
+    let region = Region::new();
+    region.restart(1);
+    let mut channel = region.channel(FIRST_END);
+    let mut peer_producer = region.peer_producer(1, 1);
+    let mut buffer = [0u8; 64];
+    for round in 0..3u8 {
+        peer_producer.send(&[round; 20]).unwrap();
+        assert_eq!(channel.receive(&mut buffer), Ok(Some(20)));
+    }
+    // The peer stops, and starts again: the hypervisor is zeroing the ring
+    // and has reached the tail but not yet the epoch when this VM reads it.
+    region.set_status(false, 2);
+    let tail = ring_offset(1, CAPACITY) + channel_ring::CONTROL_PAGE_SIZE as u64;
+    region.scribble(tail, 0);
+    assert_eq!(channel.receive(&mut buffer), Err(ChannelError::Down));
+    assert!(!channel.is_ignored());
+    assert_eq!(channel.receive(&mut buffer), Err(ChannelError::Down));
+
+    region.restart(3);
+    assert_eq!(channel.refresh(), Some(Change::Restarted { epoch: 3 }));
+    let mut peer_producer = region.peer_producer(1, 3);
+    peer_producer.send(b"back").unwrap();
+    assert_eq!(channel.receive(&mut buffer), Ok(Some(4)));
+}
+
+#[test]
+fn a_channel_up_at_epoch_zero_carries_nothing_until_the_epoch_changes() {
+    let region = Region::new();
+    region.set_status(true, 0);
+    let mut channel = region.channel(FIRST_END);
+    assert!(channel.is_up());
+    assert_eq!(channel.send(b"x"), Err(ChannelError::Down));
+    assert_eq!(channel.receive(&mut [0u8; 8]), Err(ChannelError::Down));
+    region.restart(1);
+    assert_eq!(channel.refresh(), Some(Change::Restarted { epoch: 1 }));
+    channel.send(b"x").unwrap();
+    assert_eq!(receive_all(&mut region.peer_consumer(0, 1)), [b"x".to_vec()]);
 }
 
 #[test]
@@ -250,7 +376,7 @@ fn an_oversized_message_stays_until_the_channel_is_ignored() {
     let region = Region::new();
     region.restart(1);
     let mut channel = region.channel(FIRST_END);
-    let mut peer_producer = Producer::new(region.ring(1));
+    let mut peer_producer = region.peer_producer(1, 1);
     peer_producer.send(&[7; 100]).unwrap();
     let mut small = [0u8; 10];
     assert_eq!(channel.receive(&mut small), Err(ChannelError::BufferTooSmall { needed: 100 }));
@@ -281,7 +407,7 @@ fn a_thousand_restarts_leave_the_channel_working() {
         let expected =
             if saw_last_down { Change::Up { epoch } } else { Change::Restarted { epoch } };
         assert_eq!(channel.refresh(), Some(expected));
-        let mut peer_consumer = Consumer::new(region.ring(0));
+        let mut peer_consumer = region.peer_consumer(0, epoch);
         channel.send(&round.to_le_bytes()).unwrap();
         assert_eq!(receive_all(&mut peer_consumer), [round.to_le_bytes().to_vec()]);
         epoch += 1;

@@ -65,6 +65,12 @@ pub mod call {
     /// caller is not an end of that channel, `INVALID_PARAMETER` if no such
     /// channel exists, or `UNAVAILABLE` if the peer is not running.
     pub const CHANNEL_NOTIFY: u32 = function_id(true, OWNER_VENDOR_HYPERVISOR, 0x0006);
+    /// `MEMORY_INFO()`: for a VM that owns a device able to do DMA, where its
+    /// RAM is: `SUCCESS` in `x0`, the guest-physical base in `x1`, the
+    /// physical base (what the device must be given) in `x2`, the size in
+    /// `x3`. `DENIED` for a VM without devices: physical addresses are of no
+    /// use to it and tell it about the machine.
+    pub const MEMORY_INFO: u32 = function_id(true, OWNER_VENDOR_HYPERVISOR, 0x0007);
 
     /// SMCCC standard query: the number of calls (deprecated by SMCCC, answered
     /// for completeness).

@@ -1,5 +1,6 @@
 //! The receiving side of a ring.
 
+use core::num::NonZeroU32;
 use core::sync::atomic::Ordering;
 
 use crate::{frame_size, CorruptReason, ReceiveError, RingMemory, FRAME_ALIGNMENT};
@@ -13,6 +14,9 @@ const WORD_SIZE: usize = core::mem::size_of::<u64>();
 pub struct Consumer {
     /// The ring.
     memory: RingMemory,
+    /// The channel epoch this consumer attached at; the producer's `tail`
+    /// counts only once the producer control page carries the same epoch.
+    epoch: NonZeroU32,
     /// Bytes consumed so far; the shared `head` is only ever written from this.
     head: u64,
     /// The producer's `tail` as last seen and checked.
@@ -32,22 +36,38 @@ enum Next {
 }
 
 impl Consumer {
-    /// Attaches to a ring that has just been reset; writes head = 0.
-    pub fn new(memory: RingMemory) -> Self {
-        Self::resume(memory, 0, 0)
+    /// Attaches to a ring for the channel epoch `epoch`, the one the status
+    /// page gave when the channel came up: writes `head` = 0, then `epoch`
+    /// (release), to the consumer control page, and expects sequence 0 next.
+    ///
+    /// No earlier consumer of this ring may have attached at `epoch`: the
+    /// hypervisor bumps the epoch at every transition of the channel.
+    /// While the producer control page carries another epoch, the producer
+    /// counts as not attached: the ring is empty, whatever its `tail` says.
+    pub fn new(memory: RingMemory, epoch: NonZeroU32) -> Self {
+        Self::resume(memory, epoch, 0, 0)
     }
 
     /// Attaches as if `head` bytes and `sequence` frames had been received,
     /// with nothing waiting: lets tests reach the wrapping of both counters.
-    pub(crate) fn resume(memory: RingMemory, head: u64, sequence: u32) -> Self {
+    pub(crate) fn resume(memory: RingMemory, epoch: NonZeroU32, head: u64, sequence: u32) -> Self {
         memory.head().store(head.to_le(), Ordering::Release);
-        Self { memory, head, tail: head, sequence, corruption: None }
+        // Released after the head: a producer that sees this epoch sees this
+        // head or a later one, never one stored before this attachment.
+        memory.consumer_epoch().store(u64::from(epoch.get()).to_le(), Ordering::Release);
+        Self { memory, epoch, head, tail: head, sequence, corruption: None }
+    }
+
+    /// The channel epoch this consumer attached at.
+    pub fn epoch(&self) -> NonZeroU32 {
+        self.epoch
     }
 
     /// Copies the next message into `buffer`.
     ///
     /// Returns `Ok(Some(length))` with the message in `buffer[..length]`,
-    /// `Ok(None)` when the ring is empty, [`ReceiveError::BufferTooSmall`]
+    /// `Ok(None)` when the ring is empty (as it is while the producer has not
+    /// attached at this consumer's epoch), [`ReceiveError::BufferTooSmall`]
     /// (leaving the message in place) when `buffer` is shorter than the
     /// message, and [`ReceiveError::Corrupt`] for anything a faithful producer
     /// cannot produce: a `tail` behind `head` or more than the capacity ahead,
@@ -91,7 +111,8 @@ impl Consumer {
         Ok(Some(size))
     }
 
-    /// Whether no message is waiting.
+    /// Whether no message is waiting (none is while the producer has not
+    /// attached at this consumer's epoch).
     ///
     /// Returns the [`CorruptReason`] when the producer's `tail` is impossible
     /// or something impossible was found before. A waiting frame's header is
@@ -129,7 +150,19 @@ impl Consumer {
     /// Loads the producer's `tail` and checks that a faithful producer could
     /// have written it: a multiple of 8, no earlier than the `tail` seen
     /// before and at most the capacity ahead of `head`.
+    ///
+    /// While the producer control page carries an epoch other than this
+    /// consumer's, the producer has not attached at this epoch and has
+    /// published nothing for it: the result is `head` (nothing waiting),
+    /// whatever the page's `tail` holds. That value may be an old one that a
+    /// producer of an earlier epoch stored after the hypervisor zeroed the page.
     fn check_tail(&self) -> Result<u64, CorruptReason> {
+        // Acquire: once the epoch matches, the `tail` loaded below is the 0
+        // the producer stored when it attached, or one it stored later.
+        let epoch = u64::from_le(self.memory.producer_epoch().load(Ordering::Acquire));
+        if epoch != u64::from(self.epoch.get()) {
+            return Ok(self.head);
+        }
         let tail = u64::from_le(self.memory.tail().load(Ordering::Acquire));
         if !tail.is_multiple_of(FRAME_ALIGNMENT as u64) {
             return Err(CorruptReason::TailMisaligned);

@@ -38,15 +38,24 @@
 //!
 //! | offset | size | written by | content |
 //! | --- | --- | --- | --- |
-//! | 0 | 4 KiB | the consumer | consumer control page: `head: u64` at offset 0 |
-//! | 4 KiB | 4 KiB | the producer | producer control page: `tail: u64` at offset 0 |
+//! | 0 | 4 KiB | the consumer | consumer control page: `head: u64`, `epoch: u64` |
+//! | 4 KiB | 4 KiB | the producer | producer control page: `tail: u64`, `epoch: u64` |
 //! | 8 KiB | capacity | the producer | data |
 //!
-//! `head` counts every byte ever consumed and `tail` every byte ever produced,
-//! both modulo 2^64 and both little-endian; `tail - head` (wrapping) is the
-//! number of bytes waiting, never more than the capacity. The capacity is a
-//! power of two from [`MINIMUM_CAPACITY`] to [`MAXIMUM_CAPACITY`] bytes. The
-//! rest of both control pages is reserved and left zero.
+//! Both control pages have the same layout, little-endian:
+//!
+//! | offset | field | content |
+//! | --- | --- | --- |
+//! | 0 | `head: u64` or `tail: u64` | the writer's index |
+//! | 8 | `epoch: u64` | the channel epoch (status page) its writer attached at; 0: nobody attached since the page was zeroed |
+//! | 16 | reserved | zero |
+//!
+//! `head` counts every byte consumed since the consumer attached and `tail`
+//! every byte produced since the producer attached, both modulo 2^64;
+//! `tail - head` (wrapping) is the number of bytes waiting, never more than
+//! the capacity. The capacity is a power of two from [`MINIMUM_CAPACITY`] to
+//! [`MAXIMUM_CAPACITY`] bytes. The status page's epoch is 32 bits wide; a
+//! control page holds it zero-extended.
 //!
 //! The data holds frames one after the other. A frame that starts at byte
 //! position `p` lies at `p % capacity` and continues from the start of the data
@@ -56,7 +65,7 @@
 //! | offset | field | content |
 //! | --- | --- | --- |
 //! | 0 | `length: u32` | bytes of payload, at most `capacity - 8` |
-//! | 4 | `sequence: u32` | 0 for the first frame after a reset, then one more per frame (wrapping) |
+//! | 4 | `sequence: u32` | 0 for the first frame after the producer attaches, then one more per frame (wrapping) |
 //! | 8 | payload | `length` bytes, then padding to a multiple of 8 |
 //!
 //! Every frame thus starts on a multiple of 8 and its header never wraps.
@@ -73,16 +82,40 @@
 //!
 //! Each side keeps its own copy of its own index: the producer never reads
 //! `tail` back and the consumer never reads `head` back, so the peer cannot move
-//! them. A ring starts from zeroed control pages ([`RingMemory::reset`], done by
-//! the hypervisor when it resets the channel), and both sides attach with
-//! [`Producer::new`] and [`Consumer::new`].
+//! them.
 //!
-//! The consumer reports as corrupt: a `tail` that is not a multiple of 8, that
-//! is behind `head`, more than the capacity ahead of it, or behind a `tail` it
-//! saw before; a frame whose `length` exceeds `capacity - 8` or the bytes
-//! published; and a `sequence` other than the one expected. The producer
-//! reports as corrupt a `head` that is not a multiple of 8, that is ahead of
-//! `tail`, or behind a `head` it saw before.
+//! # Epochs
+//!
+//! Each side attaches for one epoch of the channel: the `epoch` of the status
+//! page when it saw the channel come up. That is never 0: the hypervisor
+//! brings a channel up at odd epochs only, the first time at epoch 1; nor is
+//! it one that side of the ring attached at before. Attaching
+//! ([`Producer::new`], [`Consumer::new`]) stores the side's index, 0, then its
+//! `epoch` with release ordering. Before a side trusts the peer's index, it
+//! loads the `epoch` of the peer's page with acquire ordering: only if it
+//! equals its own does it load the index, which is then the 0 of the peer's
+//! attachment or a later value. Otherwise the peer has not attached at this
+//! epoch: the consumer finds the ring empty, and the producer counts nothing
+//! more as consumed (the `head` it saw last stands, 0 right after attaching).
+//!
+//! This makes restarts safe. When a VM restarts, the hypervisor zeroes both
+//! control pages of every ring of its channels ([`RingMemory::reset`]; the
+//! data is left as it is), then brings the channels up with a new epoch. The
+//! peer that kept running may still store the index of its old attachment
+//! after that zeroing, before it notices the new epoch; it never stores its
+//! `epoch` again, so that stale index sits in a page whose `epoch` is 0 and the
+//! restarted VM ignores it. Once the peer notices the new epoch and attaches
+//! at it, its index starts from 0 again and messages flow.
+//!
+//! # Corruption
+//!
+//! Once the peer has attached at its epoch, the consumer reports as corrupt:
+//! a `tail` that is not a multiple of 8, that is behind `head`, more than the
+//! capacity ahead of it, or behind a `tail` it saw before; a frame whose
+//! `length` exceeds `capacity - 8` or the bytes published; and a `sequence`
+//! other than the one expected. The producer reports as corrupt a `head` that
+//! is not a multiple of 8, that is ahead of `tail`, or behind a `head` it saw
+//! before. Either side then stays corrupt until it is attached afresh.
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 

@@ -1,7 +1,7 @@
 //! A ring's memory, and the only code of the crate that touches it.
 //!
 //! Everything else reaches the ring through the few safe accessors here: the
-//! two indices as atomics, and the data as 64-bit words at an index that is
+//! two indices and the two attachment epochs as atomics, and the data as 64-bit words at an index that is
 //! reduced modulo the capacity, so no access can leave the ring whatever index
 //! the caller computes from what the peer wrote.
 
@@ -15,6 +15,10 @@ use crate::{
 
 /// Bytes of a data word, the unit in which data is copied.
 const WORD_SIZE: usize = core::mem::size_of::<u64>();
+/// The control word holding `head`: the first of the consumer control page.
+const HEAD_WORD: usize = 0;
+/// The control word holding `tail`: the first of the producer control page.
+const TAIL_WORD: usize = CONTROL_PAGE_SIZE / WORD_SIZE;
 
 /// A ring's memory: the consumer control page, the producer control page, then
 /// `capacity` data bytes.
@@ -88,11 +92,15 @@ impl RingMemory {
         self.capacity - FRAME_HEADER_SIZE
     }
 
-    /// Zeroes both control pages (the hypervisor does this when it resets a channel).
+    /// Zeroes both control pages (the hypervisor does this when it resets a
+    /// channel), leaving both attachment epochs at 0: nobody attached.
     ///
-    /// Neither VM may be using the ring meanwhile; afterwards both attach anew
-    /// with [`Producer::new`](crate::Producer::new) and
-    /// [`Consumer::new`](crate::Consumer::new).
+    /// Afterwards both sides attach anew, at the channel's new epoch, with
+    /// [`Producer::new`](crate::Producer::new) and
+    /// [`Consumer::new`](crate::Consumer::new). A side still attached at an
+    /// older epoch may go on writing its index meanwhile; the side attached
+    /// at the new epoch ignores that index until its peer has attached at the
+    /// new epoch too (see the crate's documentation).
     pub fn reset(&self) {
         for word in 0..2 * CONTROL_PAGE_SIZE / WORD_SIZE {
             self.control_word(word).store(0, Ordering::Release);
@@ -101,12 +109,22 @@ impl RingMemory {
 
     /// The consumer's `head`, at offset 0 of the consumer control page.
     pub(crate) fn head(&self) -> &AtomicU64 {
-        self.control_word(0)
+        self.control_word(HEAD_WORD)
+    }
+
+    /// The epoch the consumer attached at, at offset 8 of the consumer control page.
+    pub(crate) fn consumer_epoch(&self) -> &AtomicU64 {
+        self.control_word(HEAD_WORD + 1)
     }
 
     /// The producer's `tail`, at offset 0 of the producer control page.
     pub(crate) fn tail(&self) -> &AtomicU64 {
-        self.control_word(CONTROL_PAGE_SIZE / WORD_SIZE)
+        self.control_word(TAIL_WORD)
+    }
+
+    /// The epoch the producer attached at, at offset 8 of the producer control page.
+    pub(crate) fn producer_epoch(&self) -> &AtomicU64 {
+        self.control_word(TAIL_WORD + 1)
     }
 
     /// Word `word` of the two control pages, counted from the start of the

@@ -1,5 +1,6 @@
 //! The sending side of a ring.
 
+use core::num::NonZeroU32;
 use core::sync::atomic::Ordering;
 
 use crate::{frame_size, CorruptReason, RingMemory, SendError, FRAME_ALIGNMENT, FRAME_HEADER_SIZE};
@@ -13,9 +14,13 @@ const WORD_SIZE: usize = core::mem::size_of::<u64>();
 pub struct Producer {
     /// The ring.
     memory: RingMemory,
+    /// The channel epoch this producer attached at; the consumer's `head`
+    /// counts only once the consumer control page carries the same epoch.
+    epoch: NonZeroU32,
     /// Bytes produced so far; the shared `tail` is only ever written from this.
     tail: u64,
-    /// The consumer's `head` as last seen and checked.
+    /// The consumer's `head` as last seen and checked (0 until the consumer
+    /// has attached at this epoch).
     head: u64,
     /// The sequence number of the next frame.
     sequence: u32,
@@ -24,16 +29,32 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Attaches to a ring that has just been reset (tail 0, sequence 0); writes tail = 0.
-    pub fn new(memory: RingMemory) -> Self {
-        Self::resume(memory, 0, 0)
+    /// Attaches to a ring for the channel epoch `epoch`, the one the status
+    /// page gave when the channel came up: writes `tail` = 0, then `epoch`
+    /// (release), to the producer control page, and starts at sequence 0.
+    ///
+    /// No earlier producer of this ring may have attached at `epoch`: the
+    /// hypervisor bumps the epoch at every transition of the channel.
+    /// While the consumer control page carries another epoch, the consumer
+    /// counts as not attached: nothing more counts as consumed, whatever its
+    /// `head` says.
+    pub fn new(memory: RingMemory, epoch: NonZeroU32) -> Self {
+        Self::resume(memory, epoch, 0, 0)
     }
 
     /// Attaches as if `tail` bytes and `sequence` frames had been sent, with
     /// everything consumed: lets tests reach the wrapping of both counters.
-    pub(crate) fn resume(memory: RingMemory, tail: u64, sequence: u32) -> Self {
+    pub(crate) fn resume(memory: RingMemory, epoch: NonZeroU32, tail: u64, sequence: u32) -> Self {
         memory.tail().store(tail.to_le(), Ordering::Release);
-        Self { memory, tail, head: tail, sequence, corruption: None }
+        // Released after the tail: a consumer that sees this epoch sees this
+        // tail or a later one, never one stored before this attachment.
+        memory.producer_epoch().store(u64::from(epoch.get()).to_le(), Ordering::Release);
+        Self { memory, epoch, tail, head: tail, sequence, corruption: None }
+    }
+
+    /// The channel epoch this producer attached at.
+    pub fn epoch(&self) -> NonZeroU32 {
+        self.epoch
     }
 
     /// Sends `message` as one frame.
@@ -105,7 +126,20 @@ impl Producer {
     /// Loads the consumer's `head` and checks that a faithful consumer could
     /// have written it: a multiple of 8, no earlier than the `head` seen
     /// before and no later than `tail`.
+    ///
+    /// While the consumer control page carries an epoch other than this
+    /// producer's, the consumer has not attached at this epoch and has
+    /// consumed nothing since: the `head` seen before (0 right after
+    /// attaching) stands, whatever the page's `head` holds. That value may be
+    /// an old one that a consumer of an earlier epoch stored after the
+    /// hypervisor zeroed the page.
     fn check_head(&self) -> Result<u64, CorruptReason> {
+        // Acquire: once the epoch matches, the `head` loaded below is the 0
+        // the consumer stored when it attached, or one it stored later.
+        let epoch = u64::from_le(self.memory.consumer_epoch().load(Ordering::Acquire));
+        if epoch != u64::from(self.epoch.get()) {
+            return Ok(self.head);
+        }
         let head = u64::from_le(self.memory.head().load(Ordering::Acquire));
         if !head.is_multiple_of(FRAME_ALIGNMENT as u64) {
             return Err(CorruptReason::HeadMisaligned);

@@ -1,7 +1,9 @@
 //! Host tests of rings and status pages: the layout, every error, hostile
-//! peers writing garbage, and a producer and a consumer on two threads.
+//! peers writing garbage, restarts racing with a peer of the old epoch, and a
+//! producer and a consumer on two threads.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 
 use crate::{
     ring_size, ChannelState, Consumer, CorruptReason, LayoutError, Producer, ReceiveError,
@@ -17,8 +19,19 @@ const GUARD_PATTERN: u64 = 0x4755_4152_4457_4f52;
 const PAGE_WORDS: usize = CONTROL_PAGE_SIZE / 8;
 /// The word of a ring holding the consumer's `head`.
 const HEAD_WORD: usize = 0;
+/// The word of a ring holding the epoch the consumer attached at.
+const CONSUMER_EPOCH_WORD: usize = 1;
 /// The word of a ring holding the producer's `tail`.
 const TAIL_WORD: usize = PAGE_WORDS;
+/// The word of a ring holding the epoch the producer attached at.
+const PRODUCER_EPOCH_WORD: usize = PAGE_WORDS + 1;
+/// The channel epoch most tests attach at.
+const EPOCH: NonZeroU32 = epoch(1);
+
+/// Epoch `value`, which must not be 0.
+const fn epoch(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).expect("epochs in tests are not 0")
+}
 /// The first word of a ring's data.
 const DATA_WORD: usize = 2 * PAGE_WORDS;
 
@@ -128,6 +141,38 @@ impl TestRing {
         self.region.write(TAIL_WORD, value);
     }
 
+    /// The epoch word of the consumer control page.
+    fn consumer_epoch(&self) -> u64 {
+        self.region.read(CONSUMER_EPOCH_WORD)
+    }
+
+    /// Overwrites the epoch word of the consumer control page.
+    fn set_consumer_epoch(&self, value: u64) {
+        self.region.write(CONSUMER_EPOCH_WORD, value);
+    }
+
+    /// The epoch word of the producer control page.
+    fn producer_epoch(&self) -> u64 {
+        self.region.read(PRODUCER_EPOCH_WORD)
+    }
+
+    /// Overwrites the epoch word of the producer control page.
+    fn set_producer_epoch(&self, value: u64) {
+        self.region.write(PRODUCER_EPOCH_WORD, value);
+    }
+
+    /// Marks the producer control page as attached at [`EPOCH`], as a hostile
+    /// producer does before it writes garbage that the consumer must check.
+    fn attach_hostile_producer(&self) {
+        self.set_producer_epoch(u64::from(EPOCH.get()));
+    }
+
+    /// Marks the consumer control page as attached at [`EPOCH`], as a hostile
+    /// consumer does before it writes garbage that the producer must check.
+    fn attach_hostile_consumer(&self) {
+        self.set_consumer_epoch(u64::from(EPOCH.get()));
+    }
+
     /// Data word `word` (modulo the data size).
     fn data_word(&self, word: usize) -> u64 {
         self.region.read(DATA_WORD + word % self.data_words())
@@ -200,8 +245,8 @@ fn receive_one(consumer: &mut Consumer) -> Vec<u8> {
 #[test]
 fn messages_round_trip_in_order() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     for round in 0..50u64 {
         let lengths = [0, 1, 7, 8, 9, 15, 16, 100];
         for (index, length) in lengths.iter().enumerate() {
@@ -218,8 +263,8 @@ fn messages_round_trip_in_order() {
 #[test]
 fn frames_follow_the_documented_layout() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(b"hello").expect("room");
     producer.send(b"").expect("room");
     producer.send(b"eight by").expect("room");
@@ -238,16 +283,19 @@ fn frames_follow_the_documented_layout() {
     assert_eq!(receive_one(&mut consumer), b"");
     assert_eq!(receive_one(&mut consumer), b"eight by");
     assert_eq!(ring.head(), 40);
-    // The rest of both control pages stays zero.
-    assert!(ring.consumer_page()[1..].iter().all(|word| *word == 0));
-    assert!(ring.producer_pages()[1..PAGE_WORDS].iter().all(|word| *word == 0));
+    // Each control page holds the epoch its writer attached at at offset 8;
+    // the rest stays zero.
+    assert_eq!(ring.consumer_page()[1], 1);
+    assert_eq!(ring.producer_pages()[1], 1);
+    assert!(ring.consumer_page()[2..].iter().all(|word| *word == 0));
+    assert!(ring.producer_pages()[2..PAGE_WORDS].iter().all(|word| *word == 0));
 }
 
 #[test]
 fn frames_wrap_around_the_end_of_the_data() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     // A first frame of 8 + 4000 bytes leaves the tail at 4008.
     producer.send(&message(0, 4000)).expect("room");
     assert_eq!(receive_one(&mut consumer), message(0, 4000));
@@ -274,8 +322,8 @@ fn frames_wrap_around_the_end_of_the_data() {
 #[test]
 fn a_full_ring_refuses_then_recovers() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     // Four frames of 1008 bytes take 4032 of 4096 bytes.
     for index in 0..4 {
         producer.send(&message(index, 1000)).expect("room");
@@ -302,8 +350,8 @@ fn a_full_ring_refuses_then_recovers() {
 #[test]
 fn an_empty_ring_has_nothing_to_receive() {
     let ring = TestRing::new(8192);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     let mut buffer = [0; 16];
     assert_eq!(consumer.is_empty(), Ok(true));
     assert_eq!(consumer.receive(&mut buffer), Ok(None));
@@ -320,8 +368,8 @@ fn an_empty_ring_has_nothing_to_receive() {
 #[test]
 fn a_message_may_fill_the_whole_ring() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     assert_eq!(ring.memory.max_message_size(), 4088);
     assert_eq!(producer.free_space(), Ok(4088));
     producer.send(&message(0, 4088)).expect("fits exactly");
@@ -340,7 +388,7 @@ fn a_message_may_fill_the_whole_ring() {
 #[test]
 fn an_oversized_message_is_refused() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
     assert_eq!(producer.send(&[0; 4089]), Err(SendError::TooLarge));
     assert_eq!(producer.send(&[0; 100_000]), Err(SendError::TooLarge));
     assert_eq!(ring.tail(), 0);
@@ -352,8 +400,8 @@ fn an_oversized_message_is_refused() {
 #[test]
 fn a_short_buffer_leaves_the_message_in_place() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(&message(0, 100)).expect("room");
     producer.send(&message(1, 3)).expect("room");
     let mut small = [0; 99];
@@ -370,8 +418,8 @@ fn a_short_buffer_leaves_the_message_in_place() {
 #[test]
 fn sequence_numbers_count_frames() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     for index in 0..1000u64 {
         let header_word = (ring.tail() / 8) as usize;
         producer.send(&message(index, 16)).expect("room");
@@ -385,8 +433,8 @@ fn indices_and_sequence_numbers_wrap() {
     let ring = TestRing::new(4096);
     // Just short of 2^64 bytes and 2^32 frames.
     let start = u64::MAX - 15;
-    let mut producer = Producer::resume(ring.memory, start, u32::MAX - 1);
-    let mut consumer = Consumer::resume(ring.memory, start, u32::MAX - 1);
+    let mut producer = Producer::resume(ring.memory, EPOCH, start, u32::MAX - 1);
+    let mut consumer = Consumer::resume(ring.memory, EPOCH, start, u32::MAX - 1);
     assert_eq!(producer.free_space(), Ok(4088));
     // The first header sits at (2^64 - 16) % 4096 = 4080.
     producer.send(&message(0, 20)).expect("room");
@@ -411,7 +459,8 @@ fn a_tail_out_of_range_is_corrupt_and_stays_so() {
     let capacity = 4096u64;
     for bad_tail in [u64::MAX - 7, capacity + 8, 1 << 40] {
         let ring = TestRing::new(4096);
-        let mut consumer = Consumer::new(ring.memory);
+        let mut consumer = Consumer::new(ring.memory, EPOCH);
+        ring.attach_hostile_producer();
         ring.set_tail(bad_tail);
         let corrupt = ReceiveError::Corrupt(CorruptReason::TailOutOfRange);
         assert_eq!(consumer.receive(&mut [0; 64]), Err(corrupt));
@@ -423,8 +472,8 @@ fn a_tail_out_of_range_is_corrupt_and_stays_so() {
     }
     // The whole capacity ahead is still a possible tail.
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(&message(0, 4088)).expect("room");
     assert_eq!(ring.tail(), capacity);
     assert_eq!(consumer.is_empty(), Ok(false));
@@ -433,7 +482,8 @@ fn a_tail_out_of_range_is_corrupt_and_stays_so() {
 #[test]
 fn a_misaligned_tail_is_corrupt() {
     let ring = TestRing::new(4096);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
+    ring.attach_hostile_producer();
     ring.set_tail(12);
     assert_eq!(consumer.is_empty(), Err(CorruptReason::TailMisaligned));
     assert_eq!(
@@ -445,8 +495,8 @@ fn a_misaligned_tail_is_corrupt() {
 #[test]
 fn a_tail_moving_backwards_is_corrupt() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(&message(0, 8)).expect("room");
     producer.send(&message(1, 8)).expect("room");
     assert_eq!(receive_one(&mut consumer), message(0, 8));
@@ -462,7 +512,8 @@ fn a_tail_moving_backwards_is_corrupt() {
 fn impossible_lengths_are_corrupt() {
     // A length above the largest payload.
     let ring = TestRing::new(4096);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
+    ring.attach_hostile_producer();
     ring.set_data_word(0, 4089);
     ring.set_tail(4096);
     assert_eq!(
@@ -474,7 +525,8 @@ fn impossible_lengths_are_corrupt() {
     // A length running past the published tail, even by padding alone.
     for (length, tail) in [(100, 16), (9, 16), (u32::MAX, 4096)] {
         let ring = TestRing::new(4096);
-        let mut consumer = Consumer::new(ring.memory);
+        let mut consumer = Consumer::new(ring.memory, EPOCH);
+        ring.attach_hostile_producer();
         ring.set_data_word(0, u64::from(length));
         ring.set_tail(tail);
         let expected = if length > 4088 {
@@ -491,8 +543,8 @@ fn impossible_lengths_are_corrupt() {
 #[test]
 fn a_wrong_sequence_number_is_corrupt() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(b"first").expect("room");
     producer.send(b"second").expect("room");
     assert_eq!(receive_one(&mut consumer), b"first");
@@ -511,7 +563,8 @@ fn a_wrong_sequence_number_is_corrupt() {
 fn an_impossible_head_is_corrupt_for_the_producer() {
     // Ahead of the tail.
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    ring.attach_hostile_consumer();
     producer.send(&message(0, 100)).expect("room");
     ring.set_head(200);
     assert_eq!(producer.free_space(), Err(CorruptReason::HeadOutOfRange));
@@ -524,8 +577,8 @@ fn an_impossible_head_is_corrupt_for_the_producer() {
 
     // Behind a head seen before.
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     producer.send(&message(0, 100)).expect("room");
     receive_one(&mut consumer);
     producer.send(&message(1, 100)).expect("room");
@@ -534,13 +587,15 @@ fn an_impossible_head_is_corrupt_for_the_producer() {
 
     // More than the capacity behind the tail.
     let ring = TestRing::new(4096);
-    let producer = Producer::new(ring.memory);
+    let producer = Producer::new(ring.memory, EPOCH);
+    ring.attach_hostile_consumer();
     ring.set_head(u64::MAX - 4095);
     assert_eq!(producer.free_space(), Err(CorruptReason::HeadOutOfRange));
 
     // Not a multiple of 8.
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    ring.attach_hostile_consumer();
     producer.send(&message(0, 100)).expect("room");
     ring.set_head(4);
     assert_eq!(producer.send(b"x"), Err(SendError::Corrupt(CorruptReason::HeadMisaligned)));
@@ -549,8 +604,8 @@ fn an_impossible_head_is_corrupt_for_the_producer() {
 #[test]
 fn reset_zeroes_the_control_pages_for_a_fresh_start() {
     let ring = TestRing::new(4096);
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
     for index in 0..10 {
         producer.send(&message(index, 300)).expect("room");
         receive_one(&mut consumer);
@@ -563,12 +618,176 @@ fn reset_zeroes_the_control_pages_for_a_fresh_start() {
     ring.memory.reset();
     assert!(ring.region.snapshot(0..2 * PAGE_WORDS).iter().all(|word| *word == 0));
 
-    let mut producer = Producer::new(ring.memory);
-    let mut consumer = Consumer::new(ring.memory);
+    let mut producer = Producer::new(ring.memory, epoch(3));
+    let mut consumer = Consumer::new(ring.memory, epoch(3));
+    assert_eq!((producer.epoch(), consumer.epoch()), (epoch(3), epoch(3)));
+    assert_eq!((ring.producer_epoch(), ring.consumer_epoch()), (3, 3));
     assert_eq!(consumer.is_empty(), Ok(true));
     producer.send(b"fresh").expect("room");
     assert_eq!(ring.data_word(0), 5);
     assert_eq!(receive_one(&mut consumer), b"fresh");
+}
+
+#[test]
+fn a_peer_page_of_another_epoch_counts_as_not_attached() {
+    // Garbage in a producer page of another epoch is no message and no corruption.
+    let ring = TestRing::new(4096);
+    let mut consumer = Consumer::new(ring.memory, EPOCH);
+    assert_eq!(ring.producer_epoch(), 0, "nobody attached since the reset");
+    ring.set_tail(12);
+    ring.set_data_word(0, 4089);
+    for other in [0, 2, u64::MAX, (1 << 32) | 1] {
+        ring.set_producer_epoch(other);
+        assert_eq!(consumer.is_empty(), Ok(true), "producer epoch {other:#x}");
+        assert_eq!(consumer.receive(&mut [0; 64]), Ok(None), "producer epoch {other:#x}");
+    }
+    assert_eq!(ring.head(), 0);
+    // With the consumer's epoch, the same page is checked, and found corrupt for good.
+    ring.attach_hostile_producer();
+    let corrupt = ReceiveError::Corrupt(CorruptReason::TailMisaligned);
+    assert_eq!(consumer.is_empty(), Err(CorruptReason::TailMisaligned));
+    assert_eq!(consumer.receive(&mut [0; 64]), Err(corrupt));
+    ring.set_producer_epoch(0);
+    assert_eq!(consumer.receive(&mut [0; 64]), Err(corrupt));
+    assert_eq!(consumer.is_empty(), Err(CorruptReason::TailMisaligned));
+
+    // A consumer page of another epoch has consumed nothing, whatever its head says.
+    let ring = TestRing::new(4096);
+    let mut producer = Producer::new(ring.memory, EPOCH);
+    ring.set_head(4);
+    assert_eq!(producer.free_space(), Ok(4088));
+    producer.send(&message(0, 1000)).expect("room");
+    ring.set_consumer_epoch(2);
+    ring.set_head(1008);
+    assert_eq!(producer.free_space(), Ok(4096 - 1008 - 8), "nothing was consumed");
+    // With the producer's epoch, the same head is checked: 1008 is possible.
+    ring.attach_hostile_consumer();
+    assert_eq!(producer.free_space(), Ok(4088));
+    producer.send(&message(1, 100)).expect("room");
+    // Back to another epoch: the head seen last (by that send) stands.
+    ring.set_consumer_epoch(0);
+    ring.set_head(0);
+    assert_eq!(producer.free_space(), Ok(4096 - 112 - 8));
+    // Moving backwards with the producer's epoch is corrupt, for good.
+    ring.attach_hostile_consumer();
+    assert_eq!(producer.send(b"x"), Err(SendError::Corrupt(CorruptReason::HeadOutOfRange)));
+    ring.set_consumer_epoch(0);
+    assert_eq!(producer.free_space(), Err(CorruptReason::HeadOutOfRange));
+}
+
+#[test]
+fn a_restarted_consumer_ignores_the_stale_tails_of_the_old_producer() {
+    let ring = TestRing::new(4096);
+    let (old, new) = (epoch(5), epoch(7));
+    let mut old_producer = Producer::new(ring.memory, old);
+    let mut old_consumer = Consumer::new(ring.memory, old);
+    for index in 0..10 {
+        old_producer.send(&message(index, 300)).expect("room");
+        assert_eq!(receive_one(&mut old_consumer), message(index, 300));
+    }
+    old_producer.send(&message(10, 300)).expect("room");
+    let old_tail = ring.tail();
+
+    // The consumer's VM stops (its old consumer is used no more) and starts
+    // again: the hypervisor zeroes both control pages and brings the channel
+    // up at the next epoch but one.
+    ring.memory.reset();
+    // The producer has not noticed yet. It stores its old tail again (as a
+    // store that was under way would land) and goes on sending at the old
+    // epoch: stale tails in the zeroed page.
+    ring.set_tail(old_tail);
+    assert_eq!(ring.producer_epoch(), 0);
+    let mut consumer = Consumer::new(ring.memory, new);
+    assert_eq!(consumer.is_empty(), Ok(true));
+    assert_eq!(consumer.receive(&mut [0; 4096]), Ok(None));
+    let mut stale = 0;
+    loop {
+        match old_producer.send(&message(100 + stale, 200)) {
+            Ok(()) => stale += 1,
+            Err(SendError::Full) => break,
+            Err(error) => panic!("the old producer found the new consumer's page corrupt: {error}"),
+        }
+        assert_ne!(ring.tail(), 0);
+        assert_eq!(consumer.is_empty(), Ok(true));
+        assert_eq!(consumer.receive(&mut [0; 4096]), Ok(None));
+    }
+    assert!(stale > 0, "the old producer published nothing after the reset");
+    // Tails no faithful producer could have published are ignored just as well.
+    for tail in [12, 4096 + 8, 1 << 40, u64::MAX - 7] {
+        ring.set_tail(tail);
+        assert_eq!(consumer.receive(&mut [0; 4096]), Ok(None));
+    }
+    assert_eq!(ring.head(), 0);
+
+    // The producer notices the new epoch and attaches at it: messages flow,
+    // from sequence 0, over the old data, round the ring many times.
+    let mut producer = Producer::new(ring.memory, new);
+    for index in 0..500 {
+        let contents = message(index, (index as usize * 53) % 900);
+        producer.send(&contents).expect("room");
+        assert_eq!(receive_one(&mut consumer), contents);
+    }
+    assert_eq!(consumer.is_empty(), Ok(true));
+    assert!(ring.region.guards_intact());
+}
+
+#[test]
+fn a_restarted_producer_ignores_the_stale_heads_of_the_old_consumer() {
+    let ring = TestRing::new(4096);
+    let (old, new) = (epoch(5), epoch(7));
+    let mut old_producer = Producer::new(ring.memory, old);
+    let mut old_consumer = Consumer::new(ring.memory, old);
+    for index in 0..10 {
+        old_producer.send(&message(index, 300)).expect("room");
+        assert_eq!(receive_one(&mut old_consumer), message(index, 300));
+    }
+    let old_head = ring.head();
+    assert_eq!(old_head, 10 * 312);
+
+    // The producer's VM stops (its old producer is used no more) and starts again.
+    ring.memory.reset();
+    // The consumer has not noticed yet: its old head lands in the zeroed
+    // page, and it finds nothing more to read (its producer has gone).
+    ring.set_head(old_head);
+    assert_eq!(old_consumer.receive(&mut [0; 4096]), Ok(None));
+    assert_eq!(old_consumer.is_empty(), Ok(true));
+    let mut producer = Producer::new(ring.memory, new);
+    assert_eq!(producer.free_space(), Ok(4088));
+    // Nor does it read what the restarted producer sends at the new epoch.
+    producer.send(&message(0, 100)).expect("room");
+    assert_eq!(old_consumer.receive(&mut [0; 4096]), Ok(None));
+    assert_eq!(ring.head(), old_head, "the old consumer stored no head");
+    // Heads no faithful consumer could have stored are ignored just as well:
+    // the restarted producer counts nothing as consumed.
+    let mut sent = 1;
+    for head in [old_head, 4, 1 << 40, u64::MAX - 7, 0] {
+        ring.set_head(head);
+        // Each message of 100 bytes takes a frame of 112.
+        assert_eq!(producer.free_space(), Ok(4096 - 112 * sent - 8));
+        producer.send(&message(sent as u64, 100)).expect("room");
+        sent += 1;
+    }
+    while producer.send(&message(sent as u64, 100)).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 36, "a full ring of 112-byte frames");
+    assert_eq!(producer.free_space(), Ok(4096 - 36 * 112 - 8));
+
+    // The consumer notices the new epoch and attaches at it: it reads every
+    // message the restarted producer sent, from sequence 0, and the space
+    // comes back.
+    let mut consumer = Consumer::new(ring.memory, new);
+    for index in 0..sent {
+        assert_eq!(receive_one(&mut consumer), message(index as u64, 100));
+    }
+    assert_eq!(consumer.is_empty(), Ok(true));
+    assert_eq!(producer.free_space(), Ok(4088));
+    for index in 0..500 {
+        let contents = message(1000 + index, (index as usize * 71) % 1000);
+        producer.send(&contents).expect("room");
+        assert_eq!(receive_one(&mut consumer), contents);
+    }
+    assert!(ring.region.guards_intact());
 }
 
 #[test]
@@ -675,7 +894,7 @@ fn errors_explain_themselves() {
 fn tamper_as_producer(ring: &TestRing, random: &mut Random, sequence: u64) {
     let capacity = ring.memory.capacity();
     let head = ring.head();
-    match random.below(6) {
+    match random.below(7) {
         0 => ring.set_tail(random.next()),
         1 => ring.set_tail(head.wrapping_add(8 * random.below(capacity / 8 + 3) as u64)),
         2 => ring.set_tail(head.wrapping_sub(8 * random.below(4) as u64)),
@@ -690,6 +909,15 @@ fn tamper_as_producer(ring: &TestRing, random: &mut Random, sequence: u64) {
             let sequence = if random.below(2) == 0 { sequence } else { random.next() };
             ring.set_data_word((head / 8) as usize, length | (sequence << 32));
         }
+        5 => {
+            // Another epoch (the ring then reads as empty), or the right one back.
+            let epoch = match random.below(3) {
+                0 => random.next(),
+                1 => u64::from(EPOCH.get()) + 1,
+                _ => u64::from(EPOCH.get()),
+            };
+            ring.set_producer_epoch(epoch);
+        }
         _ => {
             for word in 0..capacity / 8 {
                 ring.set_data_word(word, random.next());
@@ -703,10 +931,11 @@ fn a_hostile_producer_cannot_harm_the_consumer() {
     let mut random = Random::new(0x5eed_0001);
     let mut seen = std::collections::HashSet::new();
     let mut checked = 0;
+    let mut unattached = 0;
     for _ in 0..300 {
         let ring = TestRing::new(4096);
-        let mut producer = Producer::new(ring.memory);
-        let mut consumer = Consumer::new(ring.memory);
+        let mut producer = Producer::new(ring.memory, EPOCH);
+        let mut consumer = Consumer::new(ring.memory, EPOCH);
         let mut waiting = VecDeque::new();
         let mut sent = 0u64;
         let mut received = 0u64;
@@ -744,6 +973,11 @@ fn a_hostile_producer_cannot_harm_the_consumer() {
                         "the consumer wrote the producer's pages"
                     );
                     assert_eq!(ring.head() % 8, 0);
+                    if corruption.is_none() && ring.producer_epoch() != u64::from(EPOCH.get()) {
+                        // A producer page of another epoch holds nothing to read.
+                        assert_eq!(result, Ok(None));
+                        unattached += 1;
+                    }
                     match result {
                         Ok(Some(length)) => {
                             assert!(length <= buffer.len() && length <= 4088);
@@ -776,6 +1010,7 @@ fn a_hostile_producer_cannot_harm_the_consumer() {
     // Every check on the consumer side was reached, and faithful traffic was checked.
     assert_eq!(seen.len(), 5, "reasons seen: {seen:?}");
     assert!(checked > 1000, "only {checked} faithful messages were checked");
+    assert!(unattached > 100, "only {unattached} reads of a producer page of another epoch");
 }
 
 #[test]
@@ -784,8 +1019,8 @@ fn a_hostile_consumer_cannot_harm_the_producer() {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..300 {
         let ring = TestRing::new(4096);
-        let mut producer = Producer::new(ring.memory);
-        let mut consumer = Consumer::new(ring.memory);
+        let mut producer = Producer::new(ring.memory, EPOCH);
+        let mut consumer = Consumer::new(ring.memory, EPOCH);
         let mut waiting = VecDeque::new();
         let mut sent = 0u64;
         let mut tampered = false;
@@ -836,14 +1071,27 @@ fn a_hostile_consumer_cannot_harm_the_producer() {
                     ring.set_head(head);
                     if random.below(4) == 0 {
                         ring.region
-                            .write(HEAD_WORD + 1 + random.below(PAGE_WORDS - 1), random.next());
+                            .write(HEAD_WORD + 2 + random.below(PAGE_WORDS - 2), random.next());
+                    }
+                    if random.below(6) == 0 {
+                        // Another epoch (nothing then counts as consumed), or the right one back.
+                        let epoch = match random.below(3) {
+                            0 => random.next(),
+                            1 => 0,
+                            _ => u64::from(EPOCH.get()),
+                        };
+                        ring.set_consumer_epoch(epoch);
                     }
                     tampered = true;
                 }
                 5 => match producer.free_space() {
                     Ok(free) => assert!(free <= 4088),
                     Err(reason) => {
-                        assert!(tampered, "a faithful consumer reported corrupt: {reason}")
+                        assert!(tampered, "a faithful consumer reported corrupt: {reason}");
+                        assert!(
+                            corruption.is_some() || ring.consumer_epoch() == u64::from(EPOCH.get()),
+                            "a consumer page of another epoch was found corrupt: {reason}"
+                        );
                     }
                 },
                 _ => match consumer.receive(&mut [0; 4096]) {
@@ -873,8 +1121,8 @@ fn two_threads_exchange_a_hundred_thousand_messages() {
     }
     let ring = TestRing::new(4096);
     let memory = ring.memory;
-    let mut producer = Producer::new(memory);
-    let mut consumer = Consumer::new(memory);
+    let mut producer = Producer::new(memory, EPOCH);
+    let mut consumer = Consumer::new(memory, EPOCH);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             for index in 0..MESSAGES {
@@ -904,4 +1152,156 @@ fn two_threads_exchange_a_hundred_thousand_messages() {
         });
     });
     assert!(ring.region.guards_intact());
+}
+
+/// Set when a side of a two-thread test fails, so that the other side stops
+/// waiting for it and the test fails instead of hanging.
+struct GiveUpOnPanic<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for GiveUpOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+#[test]
+fn restarts_racing_with_the_old_peer_on_two_threads_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const ROUNDS: u32 = 200;
+    const MESSAGES: u64 = 300;
+    /// Length of message `index`: varied, from 0 to 600 bytes.
+    fn length_of(index: u64) -> usize {
+        (index.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53) as usize % 601
+    }
+    /// Waits a little for the other side, unless it failed.
+    fn wait(gave_up: &AtomicBool) {
+        assert!(!gave_up.load(Ordering::Acquire), "the other side failed");
+        std::thread::yield_now();
+    }
+    /// Sends message `index` at once or after the consumer made room.
+    fn send_eventually(producer: &mut Producer, index: u64, gave_up: &AtomicBool) {
+        let contents = message(index, length_of(index));
+        loop {
+            match producer.send(&contents) {
+                Ok(()) => return,
+                Err(SendError::Full) => wait(gave_up),
+                Err(error) => panic!("message {index} at the new epoch: {error}"),
+            }
+        }
+    }
+    /// Receives messages `0..MESSAGES` in order, waiting for each.
+    fn receive_in_order(consumer: &mut Consumer, gave_up: &AtomicBool) {
+        let mut buffer = vec![0; 4096];
+        for index in 0..MESSAGES {
+            let length = loop {
+                match consumer.receive(&mut buffer) {
+                    Ok(Some(length)) => break length,
+                    Ok(None) => wait(gave_up),
+                    Err(error) => panic!("message {index} at the new epoch: {error}"),
+                }
+            };
+            assert_eq!(buffer[..length], message(index, length_of(index)), "message {index}");
+        }
+        assert_eq!(consumer.receive(&mut buffer), Ok(None));
+    }
+
+    for round in 0..ROUNDS {
+        let ring = TestRing::new(4096);
+        let memory = ring.memory;
+        let (old, new) = (epoch(2 * round + 1), epoch(2 * round + 3));
+        let mut old_producer = Producer::new(memory, old);
+        let mut old_consumer = Consumer::new(memory, old);
+        // A first life: three frames of 512 bytes sent, one received.
+        for index in 0..3 {
+            old_producer.send(&message(index, 504)).expect("room");
+        }
+        assert_eq!(receive_one(&mut old_consumer), message(0, 504));
+        // Set once the surviving side is to notice the new epoch.
+        let noticed = &AtomicBool::new(false);
+        let gave_up = &AtomicBool::new(false);
+        if round % 2 == 0 {
+            // The consumer's VM restarts; the producer's keeps running and,
+            // until it notices, sends at the old epoch and stores old tails.
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let _guard = GiveUpOnPanic(gave_up);
+                    let mut published = 3 * 512u64;
+                    let mut index = 0;
+                    while !noticed.load(Ordering::Acquire) {
+                        match old_producer.send(&message(10_000 + index, 40)) {
+                            Ok(()) => {
+                                published += 48;
+                                index += 1;
+                            }
+                            // Full, or misled by the zeroing of the page it
+                            // was reading: either way, store the old tail again.
+                            Err(_) => memory.tail().store(published.to_le(), Ordering::Release),
+                        }
+                        assert!(!gave_up.load(Ordering::Acquire), "the restarted side failed");
+                    }
+                    let mut producer = Producer::new(memory, new);
+                    for index in 0..MESSAGES {
+                        send_eventually(&mut producer, index, gave_up);
+                    }
+                });
+                let _guard = GiveUpOnPanic(gave_up);
+                // The hypervisor zeroes the control pages; the restarted VM attaches.
+                memory.reset();
+                let mut consumer = Consumer::new(memory, new);
+                let mut buffer = vec![0; 4096];
+                for _ in 0..200 {
+                    assert_eq!(consumer.receive(&mut buffer), Ok(None));
+                    assert_eq!(consumer.is_empty(), Ok(true));
+                }
+                noticed.store(true, Ordering::Release);
+                receive_in_order(&mut consumer, gave_up);
+            });
+        } else {
+            // The producer's VM restarts; the consumer's keeps running and,
+            // until it notices, receives at the old epoch and stores old heads.
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let _guard = GiveUpOnPanic(gave_up);
+                    let mut buffer = vec![0; 4096];
+                    let mut consumed = 512u64;
+                    while !noticed.load(Ordering::Acquire) {
+                        match old_consumer.receive(&mut buffer) {
+                            Ok(Some(length)) => consumed += crate::frame_size(length as u32),
+                            // Nothing more, or misled by the zeroing of the
+                            // page it was reading: store the old head again.
+                            Ok(None) | Err(_) => {
+                                memory.head().store(consumed.to_le(), Ordering::Release)
+                            }
+                        }
+                        assert!(!gave_up.load(Ordering::Acquire), "the restarted side failed");
+                    }
+                    let mut consumer = Consumer::new(memory, new);
+                    receive_in_order(&mut consumer, gave_up);
+                });
+                let _guard = GiveUpOnPanic(gave_up);
+                // The hypervisor zeroes the control pages; the restarted VM
+                // attaches and sends until the ring is full.
+                memory.reset();
+                let mut producer = Producer::new(memory, new);
+                let mut sent = 0;
+                loop {
+                    let contents = message(sent, length_of(sent));
+                    match producer.send(&contents) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::Full) => break,
+                        Err(error) => panic!("message {sent} before the peer noticed: {error}"),
+                    }
+                }
+                assert!(sent > 0);
+                noticed.store(true, Ordering::Release);
+                for index in sent..MESSAGES {
+                    send_eventually(&mut producer, index, gave_up);
+                }
+            });
+        }
+        assert!(ring.region.guards_intact());
+    }
 }

@@ -107,15 +107,15 @@ fn channels(images: &Images, cpu: &str) -> Result<String> {
     use boards::staging;
     let system = crate::machine::system("system")?;
     let read = |path: std::path::PathBuf| {
-        std::fs::read(&path).map_err(|source| Error::File { path: path.display().to_string(), source })
+        std::fs::read(&path)
+            .map_err(|source| Error::File { path: path.display().to_string(), source })
     };
     let staging = staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
         Ok::<_, Error>(match machine.kind {
             boards::VirtualMachineKind::Linux | boards::VirtualMachineKind::Test => Vec::new(),
-            boards::VirtualMachineKind::App => staging::flat_images(
-                &read(images.guest(machine.image))?,
-                Some(APP_BENCHMARK),
-            ),
+            boards::VirtualMachineKind::App => {
+                staging::flat_images(&read(images.guest(machine.image))?, Some(APP_BENCHMARK))
+            }
             _ => staging::flat_images(&read(images.guest(machine.image))?, None),
         })
     })?;
@@ -141,7 +141,10 @@ fn channels(images: &Images, cpu: &str) -> Result<String> {
     let nanoseconds = |ticks: u64, frequency: u64| ticks as f64 * 1e9 / frequency as f64;
     let mut rows = String::new();
     for (name, what) in [
-        ("round-trip-same-cpu", "64-byte ping-pong with chainvm, same CPU (app and chainvm share CPU 3)"),
+        (
+            "round-trip-same-cpu",
+            "64-byte ping-pong with chainvm, same CPU (app and chainvm share CPU 3)",
+        ),
         ("round-trip-other-cpu", "64-byte ping-pong with netvm, other CPU (app on 3, netvm on 2)"),
     ] {
         let line = find(name)?;
@@ -161,9 +164,7 @@ fn channels(images: &Images, cpu: &str) -> Result<String> {
          | channel throughput against the copy | {:.2}x |\n",
         through / copy
     ));
-    Ok(format!(
-        "| measurement ({cpu}, default system without Linux) | result |\n|---|---|\n{rows}"
-    ))
+    Ok(format!("| measurement ({cpu}, default system without Linux) | result |\n|---|---|\n{rows}"))
 }
 
 /// Runs QEMU until its console shows `marker` (or it exits), then stops it,

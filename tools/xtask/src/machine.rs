@@ -105,6 +105,17 @@ pub fn machine_arguments(cpu: &str, hypervisor: &Path) -> Result<Vec<String>> {
         &format!("{}M", qemu_virt::RAM.size >> 20),
         "-kernel",
         &hypervisor.display().to_string(),
+        // Modern (virtio 1.x) transports. The first virtio device lands in the
+        // highest virtio-mmio slot (31), the next in slot 30: the page of
+        // slots 24 to 31 that the manifest gives netvm.
+        "-global",
+        "virtio-mmio.force-legacy=false",
+        "-netdev",
+        "user,id=net0",
+        "-device",
+        "virtio-net-device,netdev=net0",
+        "-device",
+        "virtio-rng-device",
     ]
     .map(String::from)
     .to_vec())
