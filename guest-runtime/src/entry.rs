@@ -85,6 +85,7 @@ pub fn start(memory_size: u64, main: fn() -> !) -> ! {
     }
     STARTED.store(true, Ordering::Relaxed);
     // The image, .bss and both stacks must be mapped whatever the program says.
+    crate::parameters::set_memory_size(memory_size);
     let memory_size = memory_size.max(runtime_end() - crate::mmu::RAM_BASE);
     // SAFETY: this is the first call, made by the boot path (`_start` through
     // `guest_runtime_main`) with the MMU off before anything else ran; link.ld

@@ -13,6 +13,8 @@
 //! - the channels to other VMs ([`channel`]), and the skeleton VMs' ping/pong
 //!   messages ([`message`]) with their serving loop ([`service`]).
 //!
+//! The host can pass it words through its parameter page ([`parameters`]).
+//!
 //! Fatal exceptions and panics are reported and stop the VM as failed, so
 //! the hypervisor's restart policy applies ([`exception`]).
 //!
@@ -31,6 +33,7 @@ pub mod gic;
 pub mod hypercall;
 pub mod message;
 pub mod mmu;
+pub mod parameters;
 pub mod service;
 pub mod time;
 

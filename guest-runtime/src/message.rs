@@ -7,9 +7,12 @@
 //! |------|------|-----------------------------------------------------|
 //! | 1    | ping | any bytes (the app VM sends an 8-byte counter, LE)  |
 //! | 2    | pong | the payload of the ping it answers, unchanged       |
+//! | 3    | data | any bytes; counted and dropped, not answered        |
 //!
 //! Anything else (an empty record, another kind) is not a message; the
-//! receiver counts it and carries on.
+//! receiver counts it and carries on. A receiver that took data messages
+//! rings the sender's doorbell after the batch, so a sender waiting for room
+//! in the ring wakes up (the channel benchmark streams data this way).
 
 use core::fmt;
 
@@ -17,8 +20,11 @@ use core::fmt;
 pub const KIND_PING: u8 = 1;
 /// The kind byte of a pong.
 pub const KIND_PONG: u8 = 2;
-/// The largest message the skeleton VMs send or accept, kind byte included.
-pub const MESSAGE_MAX: usize = 256;
+/// The kind byte of a data message.
+pub const KIND_DATA: u8 = 3;
+/// The largest message the skeleton VMs send or accept, kind byte included:
+/// room for a 4 KiB data payload.
+pub const MESSAGE_MAX: usize = 4097;
 /// The largest payload of a message.
 pub const PAYLOAD_MAX: usize = MESSAGE_MAX - 1;
 
@@ -29,6 +35,8 @@ pub enum Message<'a> {
     Ping(&'a [u8]),
     /// The answer to a ping, with the ping's payload.
     Pong(&'a [u8]),
+    /// Bytes to be counted and dropped.
+    Data(&'a [u8]),
 }
 
 /// Why a record is not a message.
@@ -76,6 +84,7 @@ impl<'a> Message<'a> {
             None => Err(DecodeError::Empty),
             Some((&KIND_PING, payload)) => Ok(Self::Ping(payload)),
             Some((&KIND_PONG, payload)) => Ok(Self::Pong(payload)),
+            Some((&KIND_DATA, payload)) => Ok(Self::Data(payload)),
             Some((&kind, _)) => Err(DecodeError::UnknownKind(kind)),
         }
     }
@@ -85,13 +94,14 @@ impl<'a> Message<'a> {
         match self {
             Self::Ping(_) => KIND_PING,
             Self::Pong(_) => KIND_PONG,
+            Self::Data(_) => KIND_DATA,
         }
     }
 
     /// The payload.
     pub const fn payload(&self) -> &'a [u8] {
         match self {
-            Self::Ping(payload) | Self::Pong(payload) => payload,
+            Self::Ping(payload) | Self::Pong(payload) | Self::Data(payload) => payload,
         }
     }
 
@@ -119,9 +129,13 @@ mod tests {
     #[test]
     fn ping_and_pong_round_trip() {
         let mut buffer = [0u8; MESSAGE_MAX];
-        for message in
-            [Message::Ping(&7u64.to_le_bytes()), Message::Pong(b"abc"), Message::Ping(&[])]
-        {
+        let block = [0x5a; PAYLOAD_MAX];
+        for message in [
+            Message::Ping(&7u64.to_le_bytes()),
+            Message::Pong(b"abc"),
+            Message::Ping(&[]),
+            Message::Data(&block),
+        ] {
             let length = message.encode(&mut buffer).unwrap();
             assert_eq!(length, message.encoded_length());
             assert_eq!(Message::decode(&buffer[..length]), Ok(message));
@@ -141,6 +155,7 @@ mod tests {
     fn garbage_is_refused() {
         assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
         assert_eq!(Message::decode(&[0, 1, 2]), Err(DecodeError::UnknownKind(0)));
+        assert_eq!(Message::decode(&[4, 1]), Err(DecodeError::UnknownKind(4)));
         assert_eq!(Message::decode(&[0xff]), Err(DecodeError::UnknownKind(0xff)));
     }
 

@@ -63,6 +63,8 @@ pub struct Server {
     pub pongs_dropped: u64,
     /// Received records that were not messages.
     pub bad_messages: u64,
+    /// Data messages taken (and dropped).
+    pub data_received: u64,
 }
 
 impl Default for Server {
@@ -80,6 +82,7 @@ impl Server {
             pings_answered: 0,
             pongs_dropped: 0,
             bad_messages: 0,
+            data_received: 0,
         }
     }
 
@@ -115,6 +118,12 @@ impl Server {
                 Ok(Some(length)) => match Message::decode(&buffer[..length]) {
                     Ok(Message::Ping(payload)) => answered |= self.answer(channel, payload),
                     Ok(Message::Pong(payload)) => handler.pong_received(channel, payload),
+                    Ok(Message::Data(_)) => {
+                        self.data_received += 1;
+                        // Ring the sender after the batch: it may be waiting
+                        // for room in the ring.
+                        answered = true;
+                    }
                     Err(error) => {
                         self.bad_messages += 1;
                         let record = &mut self.peers[channel.index()];
@@ -346,9 +355,9 @@ mod tests {
         let region = Region::new();
         let (mut channels, mut peer_producer, _) = setup(&region);
         let mut server = Server::new();
-        // The peer never reads its pongs: each pong of 200 bytes takes a
-        // 208-byte frame, so the 4 KiB ring holds 19 of them.
-        let ping = [KIND_PING; 200];
+        // The peer never reads its pongs: each pong of 1000 bytes takes a
+        // 1008-byte frame, so the 16 KiB ring holds 16 of them.
+        let ping = [KIND_PING; 1000];
         let mut sent = 0;
         for _ in 0..4 {
             for _ in 0..10 {
@@ -357,8 +366,23 @@ mod tests {
             }
             server.serve(&mut channels, &mut AnswerPings);
         }
-        assert_eq!(server.pings_answered, 19);
-        assert_eq!(server.pongs_dropped, sent - 19);
+        assert_eq!(server.pings_answered, 16);
+        assert_eq!(server.pongs_dropped, sent - 16);
+    }
+
+    #[test]
+    fn data_is_counted_and_not_answered() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, mut peer_consumer) = setup(&region);
+        let mut server = Server::new();
+        let mut data = [0u8; MESSAGE_MAX];
+        data[0] = crate::message::KIND_DATA;
+        for _ in 0..3 {
+            peer_producer.send(&data).unwrap();
+        }
+        assert!(!server.serve(&mut channels, &mut AnswerPings));
+        assert_eq!(server.data_received, 3);
+        assert!(received(&mut peer_consumer).is_empty(), "data is not answered");
     }
 
     #[test]

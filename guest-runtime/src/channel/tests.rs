@@ -8,7 +8,7 @@ use hypercall_abi::CHANNEL_NAME_MAX;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 
 /// Ring capacity of the test channels.
-pub(crate) const CAPACITY: u64 = 4096;
+pub(crate) const CAPACITY: u64 = 16384;
 
 /// A channel region in host memory, page-aligned and zeroed.
 pub(crate) struct Region {
@@ -424,10 +424,10 @@ fn a_thousand_restarts_leave_the_channel_working() {
 fn a_channel_describes_itself_in_one_line() {
     let region = Region::new();
     let channel = region.channel(FIRST_END);
-    assert_eq!(channel.to_string(), "app-netvm: peer vm 3, ring 4096 bytes, down");
+    assert_eq!(channel.to_string(), "app-netvm: peer vm 3, ring 16384 bytes, down");
     region.restart(1);
     let channel = region.channel(FIRST_END);
-    assert_eq!(channel.to_string(), "app-netvm: peer vm 3, ring 4096 bytes, up");
+    assert_eq!(channel.to_string(), "app-netvm: peer vm 3, ring 16384 bytes, up");
 }
 
 #[test]

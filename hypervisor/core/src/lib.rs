@@ -26,3 +26,4 @@ pub mod frame_allocator;
 pub mod page_table;
 pub mod uart;
 pub mod vgic;
+pub mod virtio;

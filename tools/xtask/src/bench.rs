@@ -5,6 +5,7 @@
 use crate::build::{workspace_root, Images};
 use crate::environment::step;
 use crate::machine::{machine_arguments, staging_arguments, staging_image, write_file};
+
 use crate::{Error, Result};
 use boards::test_guest::Scenario;
 use std::process::{Command, Stdio};
@@ -50,8 +51,9 @@ fn parse(console: &str) -> Result<NullHypercall> {
 
 /// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
 pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
+    // Only alpha runs: the machine powers off when it is done.
     let test = crate::machine::system("test")?;
-    let staging = staging_image(test, images, &[("alpha".into(), Scenario::Benchmark)], None)?;
+    let staging = only(test, images, &[("alpha", Some(Scenario::Benchmark as u64))])?;
     let staging_path = workspace_root().join("target/elastos/bench-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut line = machine_arguments(cpu, &images.test_hypervisor)?;
@@ -104,21 +106,9 @@ const APP_BENCHMARK: u64 = 1;
 /// 64-byte ping-pong with chainvm (same CPU) and netvm (another CPU), and
 /// 4 KiB messages streamed to netvm against a plain 4 KiB copy.
 fn channels(images: &Images, cpu: &str) -> Result<String> {
-    use boards::staging;
     let system = crate::machine::system("system")?;
-    let read = |path: std::path::PathBuf| {
-        std::fs::read(&path)
-            .map_err(|source| Error::File { path: path.display().to_string(), source })
-    };
-    let staging = staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
-        Ok::<_, Error>(match machine.kind {
-            boards::VirtualMachineKind::Linux | boards::VirtualMachineKind::Test => Vec::new(),
-            boards::VirtualMachineKind::App => {
-                staging::flat_images(&read(images.guest(machine.image))?, Some(APP_BENCHMARK))
-            }
-            _ => staging::flat_images(&read(images.guest(machine.image))?, None),
-        })
-    })?;
+    let staging =
+        only(system, images, &[("netvm", None), ("chainvm", None), ("app", Some(APP_BENCHMARK))])?;
     let staging_path = workspace_root().join("target/elastos/bench-channels-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut line = machine_arguments(cpu, &images.hypervisor)?;
@@ -165,6 +155,24 @@ fn channels(images: &Images, cpu: &str) -> Result<String> {
         through / copy
     ));
     Ok(format!("| measurement ({cpu}, default system without Linux) | result |\n|---|---|\n{rows}"))
+}
+
+/// A staging image of `system` that starts only the VMs named in `machines`,
+/// each with its flat image and an optional parameter word.
+fn only(
+    system: &boards::System,
+    images: &Images,
+    machines: &[(&str, Option<u64>)],
+) -> Result<Vec<u8>> {
+    boards::staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
+        let Some((_, parameter)) = machines.iter().find(|(name, _)| *name == machine.name) else {
+            return Ok(Vec::new());
+        };
+        let path = images.guest(machine.image);
+        let binary = std::fs::read(&path)
+            .map_err(|source| Error::File { path: path.display().to_string(), source })?;
+        Ok::<_, Error>(boards::staging::flat_images(&binary, *parameter))
+    })
 }
 
 /// Runs QEMU until its console shows `marker` (or it exits), then stops it,
