@@ -115,8 +115,12 @@ mod tests {
         assert!(VIRTIO_MMIO.base <= netvm.devices[0].mmio.base);
         assert!(netvm.devices[0].mmio.end() <= VIRTIO_MMIO.end());
         assert_eq!(system.machines[2].image, "chainvm");
-        assert_eq!(system.channel_index("netvm-chainvm"), Some(2));
-        assert_eq!(system.channels[0].ends, [3, 1]);
+        assert_eq!(system.channel_index("netvm-chainvm"), Some(3));
+        // Linux's one channel, to netvm: its network.
+        assert_eq!(system.channels[0].name, "linux-net");
+        assert_eq!(system.channels[0].ends, [0, 1]);
+        assert_eq!(linux.channels.len(), 1);
+        assert_eq!(system.channels[1].ends, [3, 1]);
     }
 
     #[test]

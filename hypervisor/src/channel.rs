@@ -55,8 +55,13 @@ pub fn init_all() {
     }
 }
 
-/// Maps `machine`'s ends of its channels into its stage-2 tables.
+/// Maps `machine`'s ends of its channels into its stage-2 tables. A Linux
+/// VM's ends are served by the hypervisor (as virtio-net devices): Linux
+/// maps none of its channels.
 pub fn map(machine: &VirtualMachine, stage2: &mut Stage2Table) {
+    if machine.kind == boards::VirtualMachineKind::Linux {
+        return;
+    }
     let mut tables = crate::memory::PoolTables;
     for end in machine.channels {
         let channel = &SYSTEM.channels[end.channel];
@@ -187,8 +192,10 @@ pub fn notify(machine: &Machine, id: u64) -> Status {
     Status::Success
 }
 
-/// Raises the doorbell interrupt of channel `channel` in VM `target`.
-fn ring(channel: usize, target: usize) {
+/// Raises the doorbell interrupt of channel `channel` in VM `target`; for a
+/// Linux VM, whose channels are virtio-net devices the hypervisor serves,
+/// brings the device up to date instead.
+pub fn ring(channel: usize, target: usize) {
     let Some(machine) = vm::machine(target) else { return };
     if machine.state() != State::Running {
         return;
@@ -197,6 +204,10 @@ fn ring(channel: usize, target: usize) {
     else {
         return;
     };
+    if machine.description.kind == boards::VirtualMachineKind::Linux {
+        crate::virtio_net::peer_rang(machine, position);
+        return;
+    }
     let intid = DOORBELL_INTERRUPT_BASE + position as u32;
     let kick = machine.devices.lock().gic.raise_edge(intid, 0);
     interrupts::kick(machine, kick);

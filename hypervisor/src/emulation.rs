@@ -2,9 +2,9 @@
 //! stage-2 data aborts and are carried out here.
 
 use crate::console::{self, Source};
-use crate::interrupts;
 use crate::vcpu::Vcpu;
 use crate::vm::StopReason;
+use crate::{interrupts, virtio_net};
 use boards::qemu_virt;
 use boards::VirtualMachineKind;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,8 @@ enum Device {
     Distributor,
     Redistributors,
     Uart,
+    /// A virtio-net device (its index among the VM's).
+    Network(usize),
 }
 
 fn find(vcpu: &Vcpu, address: u64) -> Option<(Device, u64)> {
@@ -44,14 +46,20 @@ fn find(vcpu: &Vcpu, address: u64) -> Option<(Device, u64)> {
     } else {
         boards::Region { base: 0, size: 0 }
     };
-    [
+    let found = [
         (Device::Distributor, distributor),
         (Device::Redistributors, redistributors),
         (Device::Uart, uart),
     ]
     .into_iter()
-    .find(|(_, region)| region.contains(address))
-    .map(|(device, region)| (device, address - region.base))
+    .find(|(_, region)| region.contains(address));
+    if let Some((device, region)) = found {
+        return Some((device, address - region.base));
+    }
+    (0..virtio_net::device_count(vcpu.machine.description))
+        .map(|index| (Device::Network(index), virtio_net::window(index)))
+        .find(|(_, region)| region.contains(address))
+        .map(|(device, region)| (device, address - region.base))
 }
 
 /// Carries out a trapped access at `address`, if a device is there. `None`
@@ -112,6 +120,10 @@ fn perform_read(vcpu: &Vcpu, device: Device, offset: u64, size: u8) -> u64 {
             }
             return value.unwrap_or_else(unknown);
         }
+        Device::Network(index) => {
+            drop(devices);
+            return virtio_net::read(machine, index, offset, size).unwrap_or_else(unknown);
+        }
     };
     result.unwrap_or_else(unknown)
 }
@@ -140,6 +152,10 @@ fn perform_write(vcpu: &Vcpu, device: Device, offset: u64, size: u8, value: u64)
                 unknown();
             }
             Some(kick)
+        }
+        Device::Network(index) => {
+            drop(devices);
+            virtio_net::write(machine, index, offset, size, value).map(|()| Kick::NONE)
         }
     };
     match kick {

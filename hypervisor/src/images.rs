@@ -182,6 +182,12 @@ fn write_device_tree(
 ) -> Result<(), ImageError> {
     let region =
         |region: boards::Region| devicetree::Region { base: region.base, size: region.size };
+    let network_count = crate::virtio_net::device_count(machine.description);
+    let network: [devicetree::VirtioMmio; crate::virtio_net::MAX_DEVICES] =
+        core::array::from_fn(|index| devicetree::VirtioMmio {
+            region: region(crate::virtio_net::window(index)),
+            spi: crate::virtio_net::FIRST_INTERRUPT - 32 + index as u32,
+        });
     let description = devicetree::GuestDescription {
         model: "Elastos guest (QEMU virt)",
         memory: region(machine.description.guest_memory()),
@@ -198,7 +204,7 @@ fn write_device_tree(
             spi: qemu_virt::UART_INTERRUPT - 32,
             clock_frequency: 24_000_000,
         }),
-        virtio_mmio: &[],
+        virtio_mmio: &network[..network_count],
         bootargs,
         initrd,
     };

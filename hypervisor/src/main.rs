@@ -32,6 +32,7 @@ mod scheduler;
 mod system;
 mod trap;
 mod vcpu;
+mod virtio_net;
 mod vm;
 
 use aarch64_cpu::registers::{CurrentEL, Readable, ELR_EL2, ESR_EL2, FAR_EL2, SPSR_EL2};

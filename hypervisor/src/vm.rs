@@ -206,6 +206,8 @@ pub struct Devices {
     pub uart: VirtualUart,
     /// The level the UART's interrupt line last had at the vGIC.
     pub uart_line: bool,
+    /// The virtio-net devices of a Linux VM, one per channel.
+    pub network: [Option<crate::virtio_net::Frontend>; crate::virtio_net::MAX_DEVICES],
 }
 
 impl Devices {
@@ -519,6 +521,7 @@ impl Machine {
             }
             devices.uart = VirtualUart::new();
             devices.uart_line = false;
+            devices.network = network_devices(self.description);
         }
         for attention in &self.attention {
             attention.store(true, Ordering::SeqCst);
@@ -607,6 +610,7 @@ pub fn create_all() {
                 gic: VirtualGic::new(description.cpus.len()),
                 uart: VirtualUart::new(),
                 uart_line: false,
+                network: network_devices(description),
             }),
             vcpus: [const {
                 VcpuControl {
@@ -647,6 +651,16 @@ pub fn create_all() {
             release_running();
         }
     }
+}
+
+/// Fresh virtio-net devices for `description`'s channels (Linux VMs only).
+fn network_devices(
+    description: &boards::VirtualMachine,
+) -> [Option<crate::virtio_net::Frontend>; crate::virtio_net::MAX_DEVICES] {
+    let count = crate::virtio_net::device_count(description);
+    core::array::from_fn(|index| {
+        (index < count).then(|| crate::virtio_net::Frontend::new(description, index))
+    })
 }
 
 /// Set once every VM has been built (before any starts).

@@ -65,30 +65,34 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
 fn default_system_channels_sit_at_the_top_of_free_ram() {
     let system = load("system");
     let names: Vec<_> = system.channels.iter().map(|channel| channel.name.as_str()).collect();
-    assert_eq!(names, ["app-netvm", "app-chainvm", "netvm-chainvm"]);
-    let size = channel_region_size(Direction::Both, 16 << 10);
-    assert_eq!(size, 0xd000);
+    assert_eq!(names, ["linux-net", "app-netvm", "app-chainvm", "netvm-chainvm"]);
     // Linux ends free RAM's lower block at 0x8000_0000; channels fill it
     // downwards in manifest order.
     let mut top = 0x8000_0000;
     for channel in &system.channels {
+        let ring = if channel.name == "linux-net" { 64 << 10 } else { 16 << 10 };
+        let size = channel_region_size(Direction::Both, ring);
         assert_eq!(channel.direction, Direction::Both);
-        assert_eq!(channel.ring_size, 16 << 10);
+        assert_eq!(channel.ring_size, ring);
         assert_eq!(channel.memory, Region { base: top - size, size });
         top -= size;
     }
+    assert_eq!(channel_region_size(Direction::Both, 16 << 10), 0xd000);
+    assert_eq!(system.channel("linux-net").unwrap().ends, [0, 1]);
     assert_eq!(system.channel("app-netvm").unwrap().ends, [3, 1]);
 
     // The app VM's ends, in manifest order, each in its own 2 MiB slot.
     let app = system.machine("app").unwrap();
     let ends: Vec<_> = app.channels.iter().map(|end| (end.channel, end.end)).collect();
-    assert_eq!(ends, [(0, 0), (1, 0)]);
+    assert_eq!(ends, [(1, 0), (2, 0)]);
     assert_eq!(app.channels[0].guest_address, 0x2000_0000);
     assert_eq!(app.channels[1].guest_address, 0x2020_0000);
     let netvm = system.machine("netvm").unwrap();
     let ends: Vec<_> = netvm.channels.iter().map(|end| (end.channel, end.end)).collect();
-    assert_eq!(ends, [(0, 1), (2, 0)]);
-    assert!(system.machine("linux").unwrap().channels.is_empty());
+    assert_eq!(ends, [(0, 1), (1, 1), (3, 0)]);
+    let linux = system.machine("linux").unwrap();
+    let ends: Vec<_> = linux.channels.iter().map(|end| (end.channel, end.end)).collect();
+    assert_eq!(ends, [(0, 0)]);
 }
 
 #[test]
