@@ -81,10 +81,28 @@ pub struct Wakeup {
     pub other_interrupts: u32,
 }
 
+/// The interrupts one wait has acknowledged, by INTID (0 to 1019).
+#[derive(Clone, Copy, Debug, Default)]
+struct TakenInterrupts([u64; 16]);
+
+#[cfg_attr(
+    not(target_os = "none"),
+    allow(dead_code, reason = "only the bare-metal driver acknowledges interrupts")
+)]
+impl TakenInterrupts {
+    /// Notes `intid`; false if it was already noted.
+    fn insert(&mut self, intid: u32) -> bool {
+        let (word, bit) = ((intid / 64) as usize % 16, 1u64 << (intid % 64));
+        let first = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        first
+    }
+}
+
 /// The driver proper: register accesses, for the bare-metal target only.
 #[cfg(target_os = "none")]
 mod hardware {
-    use super::{GicError, Wakeup, VIRTUAL_TIMER_INTERRUPT};
+    use super::{GicError, TakenInterrupts, Wakeup, VIRTUAL_TIMER_INTERRUPT};
     use crate::time::Instant;
     use aarch64_cpu::registers::{Writeable, CNTV_CTL_EL0, CNTV_CVAL_EL0};
     use core::sync::atomic::{AtomicBool, Ordering};
@@ -211,6 +229,9 @@ mod hardware {
         /// acknowledges and ends every pending interrupt and says which they
         /// were. PSTATE.I stays masked throughout. May return early, with
         /// nothing noted, if the hypervisor wakes the vCPU for its own reasons.
+        /// An interrupt pending again once ended (a level-sensitive device
+        /// interrupt, until the program serves its device) is taken once and
+        /// left pending for the next wait.
         pub fn wait_for_interrupt(&mut self, deadline: Instant) -> Wakeup {
             CNTV_CVAL_EL0.set(deadline.ticks());
             CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
@@ -218,9 +239,19 @@ mod hardware {
             aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
             aarch64_cpu::asm::wfi();
             let mut wakeup = Wakeup::default();
+            let mut taken = TakenInterrupts::default();
             loop {
                 let intid = acknowledge();
                 if intid >= FIRST_SPECIAL_INTERRUPT {
+                    break;
+                }
+                if !taken.insert(intid) {
+                    // A level-sensitive device interrupt fires again as soon as
+                    // it is ended while its device still asserts it, which it
+                    // does until the program serves it after this wait; taking
+                    // it again here would never end. It stays pending for the
+                    // next wait.
+                    end_of_interrupt(intid);
                     break;
                 }
                 if intid == VIRTUAL_TIMER_INTERRUPT {
@@ -370,6 +401,17 @@ mod tests {
         assert!(doorbells.contains(0) && doorbells.contains(31));
         assert!(!doorbells.contains(1) && !doorbells.contains(32));
         assert_eq!(doorbells, Doorbells(1 | 1 << 31));
+    }
+
+    #[test]
+    fn an_interrupt_is_taken_once_per_wait() {
+        let mut taken = TakenInterrupts::default();
+        assert!(taken.insert(79));
+        assert!(taken.insert(VIRTUAL_TIMER_INTERRUPT));
+        assert!(taken.insert(1019));
+        assert!(!taken.insert(79), "a level-sensitive interrupt firing again");
+        assert!(!taken.insert(1019));
+        assert!(taken.insert(78));
     }
 
     #[test]

@@ -38,6 +38,14 @@ pub trait Handler {
         let _ = (channels, now);
         None
     }
+
+    /// The shared peripheral interrupts of devices the program drives, which
+    /// `run` enables beside the doorbells when it starts. Each wakes the
+    /// loop like a doorbell (the loop ends it at the GIC) and is followed by
+    /// a pass and a [`Handler::tick`], where the handler serves its device.
+    fn device_interrupts(&self) -> &[u32] {
+        &[]
+    }
 }
 
 /// A handler that only answers pings: netvm's and chainvm's.
@@ -223,6 +231,11 @@ pub fn run(handler: &mut impl Handler) -> ! {
     for channel in channels.iter() {
         if let Err(error) = gic.enable_shared_interrupt(channel.info().doorbell) {
             println!("channel {}: doorbell not enabled: {error}", channel.name());
+        }
+    }
+    for &intid in handler.device_interrupts() {
+        if let Err(error) = gic.enable_shared_interrupt(intid) {
+            println!("device interrupt not enabled: {error}");
         }
     }
     let mut server = Server::new();

@@ -26,9 +26,11 @@ pub const SLICE: u64 = 625_000;
 /// The most vCPUs one CPU runs (the manifest checks the same limit).
 pub const MAX_VCPUS_PER_CPU: usize = 8;
 
-/// Per CPU: the running vCPU's slice is over (set by the CNTHP interrupt or
-/// a kick).
+/// Per CPU: the running vCPU's slice is over (set by the CNTHP interrupt).
 static PREEMPT: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; CPU_COUNT];
+
+/// Per CPU: another CPU kicked this one; a waiting vCPU may be ready.
+static LOOK: [AtomicBool; CPU_COUNT] = [const { AtomicBool::new(false) }; CPU_COUNT];
 
 /// Per CPU: how many times a vCPU has been switched in. Read by the tests.
 #[no_mangle]
@@ -38,9 +40,15 @@ pub static CPU_SWITCHES: [AtomicU64; CPU_COUNT] = [const { AtomicU64::new(0) }; 
 #[no_mangle]
 pub static CPU_PREEMPTIONS: [AtomicU64; CPU_COUNT] = [const { AtomicU64::new(0) }; CPU_COUNT];
 
-/// Whether the vCPU on this CPU should leave it at its next exit.
-pub fn preemption_requested() -> bool {
-    PREEMPT[crate::cpu::current()].load(Ordering::Relaxed)
+/// Whether the vCPU on this CPU should leave it at its next exit: its slice
+/// is over, or a kick arrived and `others_ready` says another vCPU of the CPU
+/// can run.
+pub fn preemption_requested(others_ready: &mut dyn FnMut() -> bool) -> bool {
+    let cpu = crate::cpu::current();
+    if PREEMPT[cpu].load(Ordering::Relaxed) {
+        return true;
+    }
+    LOOK[cpu].swap(false, Ordering::Relaxed) && others_ready()
 }
 
 /// The CNTHP timer fired on this CPU: end the running slice.
@@ -49,12 +57,12 @@ pub fn timer_expired() {
     PREEMPT[crate::cpu::current()].store(true, Ordering::Relaxed);
 }
 
-/// Another CPU made a vCPU of this CPU ready: if the CPU is shared, end the
-/// running slice so the scheduler looks again.
+/// Another CPU may have made a vCPU of this CPU ready: if the CPU is shared,
+/// the running vCPU gives way at its next exit should another be ready.
 pub fn kicked() {
     let cpu = crate::cpu::current();
     if SHARED[cpu].load(Ordering::Relaxed) {
-        PREEMPT[cpu].store(true, Ordering::Relaxed);
+        LOOK[cpu].store(true, Ordering::Relaxed);
     }
 }
 
@@ -72,6 +80,16 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether it has a vCPU that waited and may run now (no side effects:
+    /// called while another vCPU of the CPU is loaded).
+    fn is_ready(&mut self) -> bool {
+        self.machine.power(self.index) == Power::On
+            && match &self.vcpu {
+                None => true,
+                Some(vcpu) => !self.waiting || vcpu.ready(),
+            }
+    }
+
     /// Whether the scheduler may run it now. Creates the vCPU of a slot that
     /// has just been powered on, and retires one whose VM went down before it
     /// ran.
@@ -152,10 +170,15 @@ pub fn run_this_cpu() -> ! {
             arch::arm_hypervisor_timer(deadline);
         }
         PREEMPT[cpu].store(false, Ordering::Relaxed);
+        LOOK[cpu].store(false, Ordering::Relaxed);
         CPU_SWITCHES[cpu].fetch_add(1, Ordering::Relaxed);
-        let slot = slots[picked].as_mut().expect("picked slots exist");
+        let (before, rest) = slots.split_at_mut(picked);
+        let (slot, after) = rest.split_first_mut().expect("picked slots exist");
+        let slot = slot.as_mut().expect("picked slots exist");
         let vcpu = slot.vcpu.as_mut().expect("a runnable slot has its vCPU");
-        match vcpu.run_slice(shared) {
+        let mut others_ready =
+            || before.iter_mut().chain(after.iter_mut()).flatten().any(|other| other.is_ready());
+        match vcpu.run_slice(shared, &mut others_ready) {
             Exit::Left => {
                 slot.vcpu = None;
                 slot.waiting = false;

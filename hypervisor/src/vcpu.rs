@@ -35,6 +35,8 @@ pub struct Vcpu {
     interface_control: u64,
     /// The guest's ICH_AP1R0_EL2 while it is off the CPU.
     active_priorities: u64,
+    /// Not yet loaded since it was created (at the VM's start).
+    fresh: bool,
 }
 
 /// PSTATE of a vCPU at reset: EL1 with SP_EL1, all exceptions masked.
@@ -54,12 +56,13 @@ impl Vcpu {
             listed: 0,
             interface_control: 0,
             active_priorities: 0,
+            fresh: true,
         }
     }
 
     /// Puts this vCPU's EL1 state, stage-2 tables, timer offset and virtual
     /// CPU interface on this CPU.
-    fn load(&self) {
+    fn load(&mut self) {
         self.el1.restore();
         arch::set_virtual_cpu_identity(0x8000_0000 | self.index as u64);
         CNTVOFF_EL2.set(self.machine.counter_offset.load(Ordering::SeqCst));
@@ -68,7 +71,13 @@ impl Vcpu {
         gic::set_virtual_machine_control(self.interface_control);
         gic::set_active_priorities(self.active_priorities);
         HCR_EL2.set(arch::mmu::guest_hcr());
-        arch::invalidate_guest_tlb();
+        // Stage-2 tables never change while a VM lives, and TLB entries are
+        // tagged with the VMID: only a VM (re)started with its VMID may find
+        // entries of its previous life.
+        if self.fresh {
+            self.fresh = false;
+            arch::invalidate_guest_tlb();
+        }
     }
 
     /// Takes this vCPU's state off the CPU.
@@ -140,8 +149,9 @@ impl Vcpu {
     /// the VM is stopping or resetting, or the guest turned it off), it waits
     /// for an interrupt and `shared` says other vCPUs could use the CPU
     /// meanwhile ([`Exit::Waiting`]), or its time slice is over
-    /// ([`Exit::Preempted`]).
-    pub fn run_slice(&mut self, shared: bool) -> Exit {
+    /// ([`Exit::Preempted`]: the slice timer expired, or another vCPU of the
+    /// CPU became ready, as `others_ready` says when a kick asks).
+    pub fn run_slice(&mut self, shared: bool, others_ready: &mut dyn FnMut() -> bool) -> Exit {
         self.load();
         let exit = loop {
             if self.machine.leaving() {
@@ -162,7 +172,7 @@ impl Vcpu {
                     break Exit::Left;
                 }
             }
-            if scheduler::preemption_requested() {
+            if scheduler::preemption_requested(others_ready) {
                 break Exit::Preempted;
             }
         };

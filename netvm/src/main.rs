@@ -1,8 +1,12 @@
-//! The network VM, as a skeleton: it boots on the guest runtime, lists its
-//! channels and answers every ping with a pong, forever.
+//! The network VM: it boots on the guest runtime, sets up its NIC and the
+//! TCP/IP stack on it (DHCP, answers to ping, a check that the gateway
+//! answers), and serves its inter-VM channels, answering every ping with a
+//! pong, in one loop that also wakes for the NIC's interrupt.
 //!
-//! The NIC driver, the network stack, the libp2p node and the virtio-net
-//! backend for Linux come later (see the README).
+//! Without a working NIC (no device, no entropy for the stack's seed) it
+//! says why and goes on serving its channels. The libp2p node, the
+//! virtio-net backend for Linux and the traffic policy come later (see the
+//! README).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -15,7 +19,174 @@ guest_runtime::entry!(main, memory_size = MEMORY_SIZE);
 
 #[cfg(target_os = "none")]
 fn main() -> ! {
-    guest_runtime::service::run(&mut guest_runtime::service::AnswerPings)
+    // First of all, stop the devices: one left running by netvm's previous
+    // life may still write where that life's buffers were, the heap among
+    // them.
+    let devices =
+        netvm::virtio::window().map(|window| netvm::virtio::probe(netvm::virtio::slots(window)));
+    netvm::heap::init();
+    netvm::logger::init();
+    let mut handler = network::NetworkHandler::default();
+    if let Err(error) = handler.start(devices) {
+        guest_runtime::println!("network off: {error}");
+    }
+    guest_runtime::service::run(&mut handler)
+}
+
+/// The NIC and the stack, served from the runtime's loop.
+#[cfg(target_os = "none")]
+mod network {
+    use core::fmt;
+    use guest_runtime::channel::Channels;
+    use guest_runtime::println;
+    use guest_runtime::service::Handler;
+    use guest_runtime::time::{self, Instant};
+    use netvm::entropy::{self, Entropy, EntropyError};
+    use netvm::hal::{self, DmaHal, HalError};
+    use netvm::nic::Nic;
+    use netvm::stack::{Event, Network, StackError};
+    use netvm::virtio::{self, Found, Slot, Transport};
+    use netvm::{clock, config};
+
+    /// Why the network could not start.
+    #[derive(Debug)]
+    pub enum SetupError {
+        /// netvm's RAM could not be described for DMA.
+        Memory(HalError),
+        /// The manifest gives netvm no device window.
+        NoWindow,
+        /// No virtio entropy device, so no random seed for the stack.
+        NoEntropyDevice,
+        /// The entropy device failed.
+        Entropy(EntropyError),
+        /// No virtio network device.
+        NoNetworkDevice,
+        /// The network device could not be set up.
+        NetworkDevice(virtio_drivers::Error),
+        /// The stack could not be set up.
+        Stack(StackError),
+    }
+
+    impl fmt::Display for SetupError {
+        fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            match self {
+                Self::Memory(error) => write!(formatter, "{error}"),
+                Self::NoWindow => {
+                    write!(
+                        formatter,
+                        "the manifest gives netvm no `{}` window",
+                        virtio::WINDOW_NAME
+                    )
+                }
+                Self::NoEntropyDevice => write!(formatter, "no virtio entropy device for a seed"),
+                Self::Entropy(error) => write!(formatter, "{error}"),
+                Self::NoNetworkDevice => write!(formatter, "no virtio network device"),
+                Self::NetworkDevice(error) => write!(formatter, "virtio-net: {error}"),
+                Self::Stack(error) => write!(formatter, "{error}"),
+            }
+        }
+    }
+
+    /// Serves the NIC from the runtime's loop.
+    #[derive(Default)]
+    pub struct NetworkHandler {
+        network: Option<Network<Nic<DmaHal, Transport>>>,
+        /// Kept for the parts of netvm that will need random bytes.
+        entropy: Option<Entropy>,
+        /// The interrupts of the devices in use.
+        interrupts: [u32; 2],
+        /// How many of `interrupts` are set.
+        interrupt_count: usize,
+    }
+
+    impl NetworkHandler {
+        /// Starts the devices `probe` found (`None`: no window to probe)
+        /// and the stack on them.
+        pub fn start(&mut self, devices: Option<Found>) -> Result<(), SetupError> {
+            let memory = hal::init().map_err(SetupError::Memory)?;
+            println!(
+                "dma: RAM at guest-physical {:#x} is physical {:#x} ({} MiB)",
+                memory.guest_base().as_u64(),
+                memory.physical_base().as_u64(),
+                memory.size() >> 20
+            );
+            let found = devices.ok_or(SetupError::NoWindow)?;
+            let (slot, transport) = found.entropy.ok_or(SetupError::NoEntropyDevice)?;
+            println!("entropy: virtio-rng in {}", Described(slot));
+            self.add_interrupt(slot.interrupt);
+            let entropy =
+                self.entropy.insert(Entropy::new(transport).map_err(SetupError::Entropy)?);
+            let seed = entropy::random_u64(entropy).map_err(SetupError::Entropy)?;
+            let (slot, transport) = found.network.ok_or(SetupError::NoNetworkDevice)?;
+            let nic = Nic::new(transport).map_err(SetupError::NetworkDevice)?;
+            let mac = nic.mac_address();
+            println!("nic: virtio-net in {}, MAC {}", Described(slot), Mac(mac));
+            self.add_interrupt(slot.interrupt);
+            let now = clock::network_time(Instant::now(), time::frequency());
+            let network =
+                Network::new(nic, mac, config::ADDRESSING, seed, now).map_err(SetupError::Stack)?;
+            if config::ADDRESSING == config::Addressing::Dhcp {
+                println!("network: asking DHCP for an address");
+            }
+            self.network = Some(network);
+            Ok(())
+        }
+
+        fn add_interrupt(&mut self, intid: u32) {
+            if let Some(slot) = self.interrupts.get_mut(self.interrupt_count) {
+                *slot = intid;
+                self.interrupt_count += 1;
+            }
+        }
+    }
+
+    impl Handler for NetworkHandler {
+        fn tick(&mut self, _channels: &mut Channels, now: Instant) -> Option<Instant> {
+            let network = self.network.as_mut()?;
+            // Acknowledge the card's interrupt before taking what it has: a
+            // frame arriving after the queues were drained raises a new one,
+            // where acknowledging afterwards could lose it until the next
+            // deadline.
+            network.device_mut().acknowledge_interrupt();
+            let frequency = time::frequency();
+            let network_now = clock::network_time(now, frequency);
+            let next = network.poll(network_now, report)?;
+            Some(clock::counter_deadline(now, network_now, next, frequency))
+        }
+
+        fn device_interrupts(&self) -> &[u32] {
+            &self.interrupts[..self.interrupt_count]
+        }
+    }
+
+    /// Prints what the stack tells.
+    fn report(event: Event) {
+        match event {
+            Event::Configured(lease) => println!("{lease}"),
+            Event::Deconfigured => println!("address lost: the DHCP lease ended"),
+            Event::Gateway(outcome) => println!("{outcome}"),
+        }
+    }
+
+    /// A slot, as the console shows it.
+    struct Described(Slot);
+
+    impl fmt::Display for Described {
+        fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            let Slot { number, base, interrupt } = self.0;
+            write!(formatter, "slot {number} ({base:#x}, INTID {interrupt})")
+        }
+    }
+
+    /// A MAC address, as the console shows it.
+    struct Mac([u8; 6]);
+
+    impl fmt::Display for Mac {
+        fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            let [a, b, c, d, e, f] = self.0;
+            write!(formatter, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+        }
+    }
 }
 
 /// Host stand-in: netvm runs only inside an Elastos VM.

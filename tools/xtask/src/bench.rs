@@ -4,7 +4,7 @@
 
 use crate::build::{workspace_root, Images};
 use crate::environment::step;
-use crate::machine::{machine_arguments, staging_arguments, staging_image, write_file};
+use crate::machine::{machine_arguments, staging_arguments, write_file};
 
 use crate::{Error, Result};
 use boards::test_guest::Scenario;
@@ -233,8 +233,26 @@ fn linux_boot(images: &Images, linux: &crate::linux::LinuxArtifacts, cpu: &str) 
         initramfs: Some(linux.initramfs.clone()),
         command_line: command_line.clone(),
     };
+    // Linux alone: under -icount, what the other VMs execute would count
+    // towards Linux's virtual time (QEMU runs the CPUs one after another).
     let system = crate::machine::system("system")?;
-    let staging = staging_image(system, images, &[], Some(&boot))?;
+    let kernel = std::fs::read(&boot.kernel)
+        .map_err(|source| Error::File { path: boot.kernel.display().to_string(), source })?;
+    let initramfs = std::fs::read(&linux.initramfs)
+        .map_err(|source| Error::File { path: linux.initramfs.display().to_string(), source })?;
+    let staging =
+        boards::staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
+            Ok::<_, Error>(if machine.kind == boards::VirtualMachineKind::Linux {
+                boards::staging::LinuxImages {
+                    kernel: &kernel,
+                    initramfs: Some(&initramfs),
+                    command_line: &command_line,
+                }
+                .images()
+            } else {
+                Vec::new()
+            })
+        })?;
     let staging_path = workspace_root().join("target/elastos/bench-linux-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut hypervisor = machine_arguments(cpu, &images.hypervisor)?;

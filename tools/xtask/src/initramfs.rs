@@ -45,6 +45,13 @@ case "$(cat /proc/cmdline)" in
     poweroff -f
     ;;
 esac
+ip link set lo up
+# The network: eth0 is the virtio-net device whose backend is netvm. The
+# DHCP client runs beside the shell, retrying until netvm answers; the lease
+# is announced on the console.
+if [ -e /sys/class/net/eth0 ]; then
+    udhcpc -i eth0 -f -T 2 -A 2 -S -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
+fi
 cd /root
 export PS1='elastos# '
 # A new session whose controlling terminal is the console: job control works.
@@ -52,8 +59,36 @@ setsid cttyhack sh
 poweroff -f
 "#;
 
+/// Where busybox's udhcpc looks for the script that applies a lease.
+pub const DHCP_SCRIPT_PATH: &str = "usr/share/udhcpc/default.script";
+
+/// The DHCP client's script: applies the lease to the interface, the
+/// default route and /etc/resolv.conf, and says so on the console.
+pub const DHCP_SCRIPT: &str = r#"#!/bin/sh
+# udhcpc's hook in the Elastos Linux guest, written by `cargo xtask`.
+case "$1" in
+deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for gateway in $router; do
+        ip route replace default via "$gateway" dev "$interface"
+        break
+    done
+    : > /etc/resolv.conf
+    for server in $dns; do
+        echo "nameserver $server" >> /etc/resolv.conf
+    done
+    echo "elastos: $interface has $ip/${mask:-24} via $router" > /dev/console
+    ;;
+esac
+"#;
+
 /// Raised when the layout of the archive changes, so cached archives are rebuilt.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 
 /// A fingerprint of what goes into the archive besides the packages: the init
 /// script, the module list and the layout. A cached archive with another
@@ -62,6 +97,7 @@ pub fn recipe() -> String {
     let mut hasher = Sha256::new();
     hasher.update(LAYOUT_VERSION.to_le_bytes());
     hasher.update(INIT_SCRIPT);
+    hasher.update(DHCP_SCRIPT);
     for module in MODULES {
         hasher.update([0]);
         hasher.update(module);
@@ -490,6 +526,7 @@ fn write_archive(
     }
     archive.file(MODULES_LOAD, 0o644, load_list.as_bytes())?;
     archive.file("init", 0o755, INIT_SCRIPT.as_bytes())?;
+    archive.file(DHCP_SCRIPT_PATH, 0o755, DHCP_SCRIPT.as_bytes())?;
     archive.finish()?;
     Ok(())
 }
@@ -774,6 +811,8 @@ kernel/net/vmw_vsock/vsock.ko.xz:
         let find = |name: &str| entries.iter().find(|entry| entry.name == name).unwrap();
         assert_eq!(find("init").mode, 0o100_755);
         assert_eq!(find("init").data, INIT_SCRIPT.as_bytes());
+        assert_eq!(find(DHCP_SCRIPT_PATH).mode, 0o100_755);
+        assert_eq!(find(DHCP_SCRIPT_PATH).data, DHCP_SCRIPT.as_bytes());
         assert_eq!(find("dev/console").device, (5, 1));
         assert_eq!(find("dev/null").device, (1, 3));
         assert_eq!(find("tmp").mode, 0o041_777);

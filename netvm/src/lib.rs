@@ -1,0 +1,35 @@
+//! The network VM's library: everything netvm is made of but its entry.
+//!
+//! netvm owns the NIC. It finds its virtio devices by probing the
+//! virtio-mmio slots of the device window the manifest gives it
+//! ([`virtio`]), drives the network card with virtio-drivers' `VirtIONet`
+//! ([`nic`]) and the entropy device with its `VirtIORng` ([`entropy`]), both
+//! on DMA memory from a static pool with physical addresses from
+//! `MEMORY_INFO` ([`hal`], [`dma`], [`memory`]), and runs smoltcp on the
+//! card ([`stack`]): DHCP or a static address ([`config`]), answers to ICMP
+//! echo, and a check that the gateway answers a ping ([`ping`]). Its heap
+//! ([`heap`]) holds the driver's buffers and the sockets.
+//!
+//! The pure parts build on the host too, where `cargo test -p netvm` runs
+//! their tests (the stack against a simulated gateway among them); the
+//! hardware parts ([`hal`], [`heap`], the probing and the entropy driver)
+//! exist on the VM only.
+#![cfg_attr(target_os = "none", no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod clock;
+pub mod config;
+pub mod dma;
+pub mod entropy;
+#[cfg(target_os = "none")]
+pub mod hal;
+#[cfg(target_os = "none")]
+pub mod heap;
+pub mod logger;
+pub mod memory;
+pub mod nic;
+pub mod ping;
+pub mod stack;
+pub mod virtio;
