@@ -102,13 +102,16 @@ unsafe impl Send for Pl011 {}
 struct Console {
     uart: Pl011,
     open_line: Option<Source>,
+    /// The source whose partial line another source's text cut off: its
+    /// next text continues that line, under a continuation tag.
+    interrupted: Option<Source>,
 }
 
 static CONSOLE: Mutex<Option<Console>> = Mutex::new(None);
 
 /// Takes the UART. Called once by the primary CPU after the MMU is on.
 pub fn init() {
-    *CONSOLE.lock() = Some(Console { uart: Pl011::board(), open_line: None });
+    *CONSOLE.lock() = Some(Console { uart: Pl011::board(), open_line: None, interrupted: None });
 }
 
 /// Lets the UART interrupt the hypervisor when input arrives, or stops it
@@ -151,16 +154,25 @@ pub enum Source {
 
 impl Console {
     fn tag(&mut self, source: Source) {
+        // A line cut off by another source goes on under `[name+]`, so a
+        // reader can join the pieces (the tests do).
+        let continued = if self.interrupted == Some(source) {
+            self.interrupted = None;
+            "+"
+        } else {
+            ""
+        };
         // The UART cannot fail; a formatting error only truncates the line.
         let _ = match source {
-            Source::Hypervisor(cpu) => write!(self.uart, "[hv cpu{cpu}] "),
-            Source::Machine(name) => write!(self.uart, "[{name}] "),
+            Source::Hypervisor(cpu) => write!(self.uart, "[hv cpu{cpu}{continued}] "),
+            Source::Machine(name) => write!(self.uart, "[{name}{continued}] "),
         };
     }
 
     /// Ends a line some source left open, so the next text starts a line.
     fn close_open_line(&mut self) {
-        if self.open_line.take().is_some() {
+        if let Some(source) = self.open_line.take() {
+            self.interrupted = Some(source);
             let _ = self.uart.write_str("\n");
         }
     }
@@ -179,7 +191,7 @@ pub fn write_line(source: Source, arguments: fmt::Arguments) {
 
 /// Writes bytes of a line that arrives a piece at a time (a guest's UART
 /// output). The tag goes before the first byte of each line; a line another
-/// source interrupts is continued on a new, tagged line.
+/// source interrupts is continued on a new line tagged `[name+]`.
 pub fn write_fragment(source: Source, bytes: &[u8]) {
     let mut console = CONSOLE.lock();
     let Some(console) = console.as_mut() else {
@@ -194,6 +206,9 @@ pub fn write_fragment(source: Source, bytes: &[u8]) {
         console.uart.write_byte(byte);
         if byte == b'\n' {
             console.open_line = None;
+            if console.interrupted == Some(source) {
+                console.interrupted = None;
+            }
         }
     }
 }

@@ -396,6 +396,25 @@ fn decode_utf8(pending: &mut Vec<u8>, bytes: &[u8]) -> String {
 }
 
 /// The last `count` lines of `text`.
+/// What console source `name` wrote, without its tags: the lines tagged
+/// `[name] `, with each line tagged `[name+] ` (the hypervisor's mark of a
+/// line another source cut off) joined to the one before it.
+pub fn source_text(console: &str, name: &str) -> String {
+    let (tag, continued) = (format!("[{name}] "), format!("[{name}+] "));
+    let mut text = String::new();
+    for line in console.lines() {
+        if let Some(rest) = line.strip_prefix(&tag) {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(rest);
+        } else if let Some(rest) = line.strip_prefix(&continued) {
+            text.push_str(rest);
+        }
+    }
+    text
+}
+
 fn last_lines(text: &str, count: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(count)..].join("\n")
@@ -459,6 +478,50 @@ impl Qemu {
         loop {
             if output.console.matches(needle).count() >= count {
                 return Ok(output.console.clone());
+            }
+            let tail = || last_lines(&output.console, TAIL_LINES);
+            if !output.console_open {
+                return Err(QemuError::ExitedBeforeOutput {
+                    needle: needle.to_owned(),
+                    tail: tail(),
+                    messages: output.messages.clone(),
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(QemuError::ConsoleTimeout {
+                    needle: needle.to_owned(),
+                    timeout,
+                    tail: tail(),
+                    messages: output.messages.clone(),
+                });
+            }
+            output = self
+                .shared
+                .changed
+                .wait_timeout(output, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Waits until the text of console source `name` (its lines, with the
+    /// pieces of a line other sources cut off joined again: see
+    /// [`source_text`]) shows `needle` at least `count` times; returns that
+    /// text.
+    pub fn wait_for_source(
+        &self,
+        name: &str,
+        needle: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<String, QemuError> {
+        let deadline = Instant::now() + timeout;
+        let mut output = self.shared.lock();
+        loop {
+            let text = source_text(&output.console, name);
+            if text.matches(needle).count() >= count {
+                return Ok(text);
             }
             let tail = || last_lines(&output.console, TAIL_LINES);
             if !output.console_open {
@@ -597,6 +660,20 @@ impl Drop for Qemu {
             // A reader that panicked has nothing left to clean up.
             let _ = reader.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::source_text;
+
+    #[test]
+    fn pieces_of_a_cut_line_are_joined() {
+        let console = "[linux] BEGIN3.\n[linux] END\n[intruder] attack\n[linux+] 3.\n\
+                       [hv cpu2] fault\n[linux] next\n";
+        assert_eq!(source_text(console, "linux"), "BEGIN3.\nEND3.\nnext");
+        assert_eq!(source_text(console, "intruder"), "attack");
+        assert_eq!(source_text(console, "nobody"), "");
     }
 }
 

@@ -15,8 +15,8 @@ pub const PROMPT: &str = "elastos# ";
 
 /// Waits until Linux has booted to its shell.
 pub fn wait_for_shell(qemu: &Qemu) -> Result<(), Error> {
-    qemu.wait_for_console(READY, BOOT_TIMEOUT)?;
-    qemu.wait_for_console(PROMPT, COMMAND_TIMEOUT)?;
+    qemu.wait_for_source("linux", READY, 1, BOOT_TIMEOUT)?;
+    qemu.wait_for_source("linux", PROMPT, 1, COMMAND_TIMEOUT)?;
     Ok(())
 }
 
@@ -30,14 +30,10 @@ pub fn shell(qemu: &Qemu, command: &str) -> Result<String, Error> {
     let end = format!("END{number}.");
     let typed = format!("echo BEGIN''{number}.; {command}; echo END''{number}.\n");
     qemu.write_console(typed.as_bytes())?;
-    let console = qemu.wait_for_console(&end, COMMAND_TIMEOUT)?;
-    let start = console.rfind(&begin).expect("the begin marker precedes the end marker");
-    let stop = console.rfind(&end).expect("waited for it");
-    // Drop the console's `[linux] ` tags so the output reads as the guest wrote it.
-    let output = &console[start + begin.len()..stop];
-    Ok(output
-        .lines()
-        .map(|line| line.strip_prefix("[linux] ").unwrap_or(line))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    // Linux's own text, its lines joined again where other VMs' lines cut
+    // them, and without the console's tags.
+    let text = qemu.wait_for_source("linux", &end, 1, COMMAND_TIMEOUT)?;
+    let start = text.rfind(&begin).expect("the begin marker precedes the end marker");
+    let stop = text.rfind(&end).expect("waited for it");
+    Ok(text[start + begin.len()..stop].to_string())
 }

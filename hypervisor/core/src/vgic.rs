@@ -254,6 +254,12 @@ impl Interrupt {
         self.active || self.listed_active()
     }
 
+    /// Neither pending (latched or by level), nor active, nor listed:
+    /// nothing to deliver until something changes it.
+    fn is_quiet(&self) -> bool {
+        !self.pending && !self.line && !self.active && self.listed.is_none()
+    }
+
     /// Pending as `ISPENDR` reports it: the latch or an asserted level.
     fn pending_for_read(&self) -> bool {
         self.pending || self.listed_pending() || (!self.edge && self.line)
@@ -421,7 +427,28 @@ pub struct VirtualGic {
     private: [[Interrupt; PRIVATE_INTERRUPT_COUNT]; MAX_VCPUS],
     /// `GICR_WAKER.ProcessorSleep` of each redistributor.
     processor_sleep: [bool; MAX_VCPUS],
+    /// SPIs (bit = index) that may be pending, active or listed: every
+    /// change of an interrupt sets its bit, and a scan that finds it quiet
+    /// (none of those) clears it. Scans look only at set bits.
+    shared_interest: u128,
+    /// The same for each vCPU's SGIs and PPIs (bit = INTID).
+    private_interest: [u32; MAX_VCPUS],
 }
+
+/// The indices of the set bits of `bits`, lowest first.
+fn set_bits(mut bits: u128) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let index = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        Some(index)
+    })
+}
+
+/// Every SPI's interest bit.
+const ALL_SHARED: u128 = u128::MAX >> (128 - SPI_COUNT);
 
 /// The state of a vCPU's SGIs (edge-triggered) and PPIs (level-sensitive) at reset.
 const PRIVATE_RESET: [Interrupt; PRIVATE_INTERRUPT_COUNT] = {
@@ -453,7 +480,24 @@ impl VirtualGic {
             routes: [0; SPI_COUNT],
             private: [PRIVATE_RESET; MAX_VCPUS],
             processor_sleep: [true; MAX_VCPUS],
+            shared_interest: ALL_SHARED,
+            private_interest: [u32::MAX; MAX_VCPUS],
         }
+    }
+
+    /// Marks interrupt `location` as worth a look at the next scan.
+    fn mark(&mut self, location: Location) {
+        match location {
+            Location::Private { vcpu, intid } => self.private_interest[vcpu] |= 1 << intid,
+            Location::Shared { index } => self.shared_interest |= 1 << index,
+        }
+    }
+
+    /// Marks every interrupt: after a change that affects them all (group
+    /// enables, routing).
+    fn mark_all(&mut self) {
+        self.shared_interest = ALL_SHARED;
+        self.private_interest = [u32::MAX; MAX_VCPUS];
     }
 
     /// The number of vCPUs.
@@ -531,6 +575,7 @@ impl VirtualGic {
         }
         let mut kick = Kick::NONE;
         for vcpu in 0..self.vcpu_count {
+            self.private_interest[vcpu] |= 1 << intid;
             let interrupt = &mut self.private[vcpu][intid];
             if targets & (1 << vcpu) != 0 && interrupt.group1 {
                 interrupt.pending = true;
@@ -583,9 +628,17 @@ impl VirtualGic {
         // [23:16], INTID in [15:0].
         let mut keys = [0u32; INTERRUPT_LIMIT];
         let mut found = 0;
+        let (mut quiet_private, mut quiet_shared) = (0u32, 0u128);
         for location in self.locations_for(vcpu) {
             let interrupt = self.interrupt(location);
             if interrupt.listed.is_some() {
+                continue;
+            }
+            if interrupt.is_quiet() {
+                match location {
+                    Location::Private { intid, .. } => quiet_private |= 1 << intid,
+                    Location::Shared { index } => quiet_shared |= 1 << index,
+                }
                 continue;
             }
             let class = if interrupt.active {
@@ -601,6 +654,8 @@ impl VirtualGic {
             keys[found] = class << 24 | u32::from(interrupt.priority) << 16 | location.intid();
             found += 1;
         }
+        self.private_interest[vcpu] &= !quiet_private;
+        self.shared_interest &= !quiet_shared;
         let keys = &mut keys[..found];
         keys.sort_unstable();
         let count = found.min(slots.len());
@@ -689,6 +744,7 @@ impl VirtualGic {
     }
 
     fn interrupt_mut(&mut self, location: Location) -> &mut Interrupt {
+        self.mark(location);
         match location {
             Location::Private { vcpu, intid } => &mut self.private[vcpu][intid],
             Location::Shared { index } => &mut self.shared[index],
@@ -697,9 +753,9 @@ impl VirtualGic {
 
     /// The private interrupts of `vcpu`, then every SPI.
     fn locations_for(&self, vcpu: usize) -> impl Iterator<Item = Location> {
-        let private =
-            (0..PRIVATE_INTERRUPT_COUNT).map(move |intid| Location::Private { vcpu, intid });
-        let shared = (0..SPI_COUNT).map(|index| Location::Shared { index });
+        let private = set_bits(u128::from(self.private_interest[vcpu]))
+            .map(move |intid| Location::Private { vcpu, intid });
+        let shared = set_bits(self.shared_interest).map(|index| Location::Shared { index });
         private.chain(shared)
     }
 

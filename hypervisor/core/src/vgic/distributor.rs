@@ -186,6 +186,7 @@ impl VirtualGic {
                     // release pending ones: look at everyone.
                     let before = self.notify_all();
                     self.control = control;
+                    self.mark_all();
                     before | self.notify_all()
                 }
             }
@@ -218,6 +219,7 @@ impl VirtualGic {
                         (_, true) => (old & 0xffff_ffff) | (value << 32),
                     } & ROUTE_MASK;
                     self.routes[index] = new;
+                    self.mark(location);
                     if new == old {
                         Kick::NONE
                     } else {
