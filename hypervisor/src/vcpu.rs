@@ -160,7 +160,14 @@ impl Vcpu {
             self.fill_list_registers();
             let kind = arch::run_guest(&mut self.registers);
             self.drain_list_registers();
-            match trap::handle(self, kind) {
+            let injected = &vm::VM_INJECT_FAULT[self.machine.index];
+            let outcome =
+                if injected.load(Ordering::Relaxed) && injected.swap(false, Ordering::Relaxed) {
+                    Err(vm::StopReason::Injected)
+                } else {
+                    trap::handle(self, kind)
+                };
+            match outcome {
                 Ok(trap::Outcome::Continue) => {}
                 Ok(trap::Outcome::Wait) if shared => break Exit::Waiting,
                 // Alone on the CPU: sleep with the vCPU loaded. A physical

@@ -54,6 +54,13 @@ pub static VM_STARTS: [AtomicU64; MACHINE_COUNT] = [const { AtomicU64::new(0) };
 pub static VM_FAULT_RESTARTS: [AtomicU64; MACHINE_COUNT] =
     [const { AtomicU64::new(0) }; MACHINE_COUNT];
 
+/// Set by a debugger (the tests, through the gdbstub) to make a VM fault at
+/// its next exit, as if it had misbehaved: how fault containment and restart
+/// policies are exercised on VMs that behave. Cleared when taken.
+#[no_mangle]
+pub static VM_INJECT_FAULT: [AtomicBool; MACHINE_COUNT] =
+    [const { AtomicBool::new(false) }; MACHINE_COUNT];
+
 /// Faults of each VM of any kind (stage-2 aborts, unhandled traps, hypercall
 /// storms, failures the guest reported).
 #[no_mangle]
@@ -119,6 +126,8 @@ pub enum StopReason {
     HypercallStorm,
     /// The primary VM stopped, and the system with it.
     Shutdown,
+    /// A debugger asked for a fault (`VM_INJECT_FAULT`).
+    Injected,
 }
 
 impl StopReason {
@@ -160,6 +169,7 @@ impl fmt::Display for StopReason {
             Self::SystemError { syndrome } => write!(formatter, "SError (ESR {syndrome:#x})"),
             Self::HypercallStorm => write!(formatter, "hypercall storm"),
             Self::Shutdown => write!(formatter, "system shutdown"),
+            Self::Injected => write!(formatter, "fault injected by the debugger"),
         }
     }
 }

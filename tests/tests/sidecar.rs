@@ -78,7 +78,22 @@ fn the_default_system_runs_linux_next_to_the_elastos_vms_and_stops_with_linux() 
     let doorbells = symbols.address("VM_DOORBELLS")?;
     let app = SYSTEM.machine_index("app").unwrap();
     assert!(gdb.read_u64(doorbells + 8 * app as u64)? > 0, "the app rang its peers");
+    // netvm faults (the debugger asks for it): its policy restarts it, its
+    // peers see their channels go down and up, and Linux runs on.
+    let inject = symbols.address("VM_INJECT_FAULT")?;
+    let netvm_index = SYSTEM.machine_index("netvm").unwrap();
+    gdb.write_memory(inject + netvm_index as u64, &[1])?;
     gdb.cont()?;
+    qemu.wait_for_console(
+        "vm netvm faulted (fault injected by the debugger): restarting",
+        TIMEOUT,
+    )?;
+    qemu.wait_for_console("[netvm] started (boot 2)", TIMEOUT)?;
+    qemu.wait_for_console_count("[app] round trip on app-netvm ok", 2, TIMEOUT)?;
+    let console = qemu.console();
+    assert!(console.contains("[app] channel app-netvm down"), "{console}");
+    assert!(console.contains("[chainvm] channel netvm-chainvm down"), "{console}");
+    assert!(shell(qemu, "echo still here after netvm")?.contains("still here after netvm"));
 
     // The primary powers off: the others stop with it and the machine is off.
     qemu.write_console(b"poweroff -f\n")?;
