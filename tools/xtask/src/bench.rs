@@ -91,6 +91,11 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
         record("channels", &table)?;
     }
     let linux = crate::linux::default_linux()?;
+    let table = linux_download(images, &linux, cpu)?;
+    println!("{table}");
+    if write {
+        record("linux-download", &table)?;
+    }
     let table = linux_boot(images, &linux, cpu)?;
     println!("{table}");
     if write {
@@ -285,6 +290,108 @@ fn linux_boot(images: &Images, linux: &crate::linux::LinuxArtifacts, cpu: &str) 
         linux.kernel_version,
         under / alone
     ))
+}
+
+/// The bytes Linux downloads in the download benchmark.
+const DOWNLOAD_SIZE: usize = 32 << 20;
+
+/// Linux's TCP download throughput from an HTTP server on the host through
+/// QEMU's user-mode network: through netvm under the hypervisor, and with
+/// Linux owning the virtio-net device on bare QEMU, in the same run.
+/// `-icount shift=0,sleep=on`: instructions count as nanoseconds, and time
+/// waiting for the host's network passes as real time, the same in both.
+fn linux_download(
+    images: &Images,
+    linux: &crate::linux::LinuxArtifacts,
+    cpu: &str,
+) -> Result<String> {
+    let server = file_server::FileServer::start("file", file_server::pattern(DOWNLOAD_SIZE, 5))
+        .map_err(|source| Error::File { path: "127.0.0.1 (the file server)".into(), source })?;
+    let command_line = format!(
+        "{} elastos.download=http://10.0.2.2:{}/file",
+        crate::machine::DEFAULT_COMMAND_LINE,
+        server.port()
+    );
+    let icount = ["-icount", "shift=0,sleep=on", "-display", "none", "-monitor", "none"];
+    let system = crate::machine::system("system")?;
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|source| Error::File { path: path.display().to_string(), source })
+    };
+    let (kernel, initramfs) = (read(&linux.image)?, read(&linux.initramfs)?);
+    let staging =
+        boards::staging::staging_image(system, boards::qemu_virt::STAGING.size, |machine| {
+            Ok::<_, Error>(match machine.kind {
+                boards::VirtualMachineKind::Linux => boards::staging::LinuxImages {
+                    kernel: &kernel,
+                    initramfs: Some(&initramfs),
+                    command_line: &command_line,
+                }
+                .images(),
+                boards::VirtualMachineKind::NetVm => {
+                    boards::staging::flat_images(&read(&images.guest(machine.image))?, None)
+                }
+                _ => Vec::new(),
+            })
+        })?;
+    let staging_path = workspace_root().join("target/elastos/bench-download-staging.bin");
+    write_file(&staging_path, &staging)?;
+    let mut hypervisor = machine_arguments(cpu, &images.hypervisor)?;
+    hypervisor.extend(staging_arguments(&staging_path));
+    hypervisor.extend(icount.map(String::from));
+    hypervisor.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("Linux downloads {} MiB through netvm on {cpu}", DOWNLOAD_SIZE >> 20));
+    let through = download_rate(&console_of(&hypervisor)?)?;
+    let mut bare: Vec<String> =
+        ["qemu-system-aarch64", "-M", "virt,gic-version=3", "-cpu", cpu].map(String::from).to_vec();
+    bare.extend(["-smp", "2", "-m", "1024M"].map(String::from));
+    bare.extend(["-kernel".into(), linux.image.display().to_string()]);
+    bare.extend(["-initrd".into(), linux.initramfs.display().to_string()]);
+    bare.extend(["-append".into(), command_line]);
+    bare.extend(
+        [
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-netdev",
+            "user,id=net0",
+            "-device",
+            "virtio-net-device,netdev=net0",
+        ]
+        .map(String::from),
+    );
+    bare.extend(icount.map(String::from));
+    bare.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
+    step(&format!("Linux downloads {} MiB owning the NIC on bare QEMU", DOWNLOAD_SIZE >> 20));
+    let alone = download_rate(&console_of(&bare)?)?;
+    Ok(format!(
+        "| Linux TCP download of {} MiB from the host ({cpu}) | MiB/s |\n\
+         |---|---|\n\
+         | bare QEMU, Linux owns the virtio-net device | {alone:.1} |\n\
+         | under the Elastos hypervisor, through netvm | {through:.1} |\n\
+         | ratio | {:.2}x |\n",
+        DOWNLOAD_SIZE >> 20,
+        through / alone
+    ))
+}
+
+/// MiB/s from the `elastos: download` line of a console.
+fn download_rate(console: &str) -> Result<f64> {
+    let line =
+        console.lines().find(|line| line.contains("elastos: download ")).ok_or_else(|| {
+            Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | "))
+        })?;
+    let number = |name: &str| -> Result<f64> {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")))
+    };
+    let bytes = number("bytes")?;
+    if bytes as usize != DOWNLOAD_SIZE {
+        return Err(Error::Benchmark(format!("the download was cut short: `{line}`")));
+    }
+    let seconds = number("end")? - number("start")?;
+    Ok(bytes / (1 << 20) as f64 / seconds.max(0.001))
 }
 
 /// Replaces the table between the `name` markers in docs/benchmarks.md.
