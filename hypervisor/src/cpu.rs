@@ -1,7 +1,7 @@
 //! Physical CPUs: which one is running, and bringing the secondaries up.
 
 use crate::{arch, firmware, log};
-use aarch64_cpu::registers::{Readable, MPIDR_EL1};
+use aarch64_cpu::registers::{Readable, Writeable, MPIDR_EL1, TPIDR_EL2};
 use boards::qemu_virt::{cpu_affinity, cpu_index, CPU_COUNT};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,11 +10,18 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[no_mangle]
 pub static CPUS_ONLINE: AtomicU64 = AtomicU64::new(0);
 
-/// The index of the CPU this code runs on.
-pub fn current() -> usize {
+/// Notes this CPU's index in TPIDR_EL2, where [`current`] finds it. The
+/// first thing each CPU does in Rust.
+pub fn identify() {
     // Only the CPUs of the board's table run the hypervisor: CPU 0 from
     // reset and the others through our own CPU_ON, so the MPIDR is known.
-    cpu_index(MPIDR_EL1.get()).unwrap_or(0)
+    TPIDR_EL2.set(cpu_index(MPIDR_EL1.get()).unwrap_or(0) as u64);
+}
+
+/// The index of the CPU this code runs on (every exit asks: one register
+/// read, not a decoding of the MPIDR).
+pub fn current() -> usize {
+    TPIDR_EL2.get() as usize
 }
 
 /// Makes every other CPU look at its vCPUs again.

@@ -85,10 +85,14 @@ pub fn handle(vcpu: &mut Vcpu) -> Result<Outcome, StopReason> {
     if result == Status::NotSupported.as_register() {
         UNSUPPORTED_CALLS.fetch_add(1, Ordering::Relaxed);
     }
-    let bad = [Status::NotSupported, Status::Denied, Status::InvalidParameter]
-        .iter()
-        .any(|status| status.as_register() == result);
-    if bad {
+    // Success and every result that is not an error status are positive;
+    // only refusals count as bad calls.
+    if (result as i64) < 0
+        && matches!(
+            Status::from_register(result),
+            Some(Status::NotSupported | Status::Denied | Status::InvalidParameter)
+        )
+    {
         bad_call(vcpu)?;
     }
     Ok(Outcome::Continue)

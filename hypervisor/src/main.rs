@@ -45,6 +45,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// and .bss zeroed. `device_tree` is what the loader left in x0.
 #[no_mangle]
 extern "C" fn primary_main(device_tree: u64) -> ! {
+    cpu::identify();
     arch::mmu::build_tables();
     arch::mmu::enable();
     arch::mmu::configure_traps();
@@ -69,6 +70,7 @@ extern "C" fn primary_main(device_tree: u64) -> ! {
 /// First Rust code of a secondary CPU, started by PSCI `CPU_ON`.
 #[no_mangle]
 extern "C" fn secondary_main(_cpu: u64) -> ! {
+    cpu::identify();
     arch::mmu::enable();
     arch::mmu::configure_traps();
     interrupts::init_cpu();

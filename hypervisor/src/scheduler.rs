@@ -48,7 +48,7 @@ pub fn preemption_requested(others_ready: &mut dyn FnMut() -> bool) -> bool {
     if PREEMPT[cpu].load(Ordering::Relaxed) {
         return true;
     }
-    LOOK[cpu].swap(false, Ordering::Relaxed) && others_ready()
+    LOOK[cpu].load(Ordering::Relaxed) && LOOK[cpu].swap(false, Ordering::Relaxed) && others_ready()
 }
 
 /// The CNTHP timer fired on this CPU: end the running slice.
