@@ -27,6 +27,15 @@ pub trait Handler {
         let _ = (channel, change);
     }
 
+    /// Whether the program serves `channel` itself. The loop still follows a
+    /// claimed channel's state (printing it and calling
+    /// [`Handler::channel_changed`]) and wakes for its doorbell, but leaves its
+    /// messages to the program, which takes them in [`Handler::tick`].
+    fn claims(&self, channel: &Channel) -> bool {
+        let _ = channel;
+        false
+    }
+
     /// A pong arrived on `channel`.
     fn pong_received(&mut self, channel: &mut Channel, payload: &[u8]) {
         let _ = (channel, payload);
@@ -96,9 +105,9 @@ impl Server {
 
     /// One pass over every channel: follows state changes (printing them and
     /// telling `handler`), then takes up to [`RECEIVE_BATCH`] messages from
-    /// each, answering pings and handing pongs to `handler`, and rings the
-    /// doorbell of each peer that got an answer. Returns whether messages
-    /// were left waiting.
+    /// each channel `handler` does not claim, answering pings and handing
+    /// pongs to `handler`, and rings the doorbell of each peer that got an
+    /// answer. Returns whether messages were left waiting.
     pub fn serve(&mut self, channels: &mut Channels, handler: &mut impl Handler) -> bool {
         let mut more_waiting = false;
         for channel in channels.iter_mut() {
@@ -107,7 +116,9 @@ impl Server {
                 self.peers[channel.index()] = PeerRecord::default();
                 handler.channel_changed(channel, change);
             }
-            more_waiting |= self.drain(channel, handler);
+            if !handler.claims(channel) {
+                more_waiting |= self.drain(channel, handler);
+            }
         }
         more_waiting
     }
@@ -396,6 +407,45 @@ mod tests {
         assert!(!server.serve(&mut channels, &mut AnswerPings));
         assert_eq!(server.data_received, 3);
         assert!(received(&mut peer_consumer).is_empty(), "data is not answered");
+    }
+
+    /// Claims every channel and counts the changes it is told of.
+    #[derive(Default)]
+    struct Claimer {
+        changes: usize,
+    }
+
+    impl Handler for Claimer {
+        fn claims(&self, _channel: &Channel) -> bool {
+            true
+        }
+
+        fn channel_changed(&mut self, _channel: &Channel, _change: Change) {
+            self.changes += 1;
+        }
+    }
+
+    #[test]
+    fn claimed_channels_are_left_to_the_handler() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, mut peer_consumer) = setup(&region);
+        let mut server = Server::new();
+        let mut claimer = Claimer::default();
+        // Not a message at all: a frame without a kind byte.
+        peer_producer.send(&[0xff; 60]).unwrap();
+        peer_producer.send(&[KIND_PING, 1]).unwrap();
+        assert!(!server.serve(&mut channels, &mut claimer));
+        assert_eq!((server.bad_messages, server.pings_answered), (0, 0));
+        assert!(received(&mut peer_consumer).is_empty(), "no pong for a claimed channel");
+        // Both records wait for the handler.
+        let mut buffer = [0u8; MESSAGE_MAX];
+        let channel = channels.get_mut(0).unwrap();
+        assert_eq!(channel.receive(&mut buffer), Ok(Some(60)));
+        assert_eq!(channel.receive(&mut buffer), Ok(Some(2)));
+        // Its state is still followed.
+        region.set_status(false, 2);
+        server.serve(&mut channels, &mut claimer);
+        assert_eq!(claimer.changes, 1);
     }
 
     #[test]

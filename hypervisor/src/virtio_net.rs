@@ -26,6 +26,8 @@ use hypervisor_core::virtio::{self, GuestMemory, MemoryError, NetDevice, Notific
 pub const MAX_DEVICES: usize = 4;
 /// The first device's interrupt (SPI 16, as QEMU's first virtio-mmio slot).
 pub const FIRST_INTERRUPT: u32 = 48;
+/// The virtio-mmio `InterruptACK` register.
+const INTERRUPT_ACK: u64 = 0x064;
 
 /// Frames Linux sent and the peer was given.
 #[no_mangle]
@@ -238,13 +240,29 @@ pub fn read(machine: &Machine, index: usize, offset: u64, size: u8) -> Option<u6
 /// A trapped write to device `index`'s window. `None` if the access is not a
 /// register write the device takes.
 pub fn write(machine: &Machine, index: usize, offset: u64, size: u8, value: u64) -> Option<()> {
-    {
+    let kick = {
         let mut devices = machine.devices.lock();
         let frontend = devices.network.get_mut(index)?.as_mut()?;
         // Whatever the write (a notification, an acknowledged interrupt, a
         // reset), the pump below brings the device up to date.
         let _: Notification = frontend.device.write(offset, size, value).ok()?;
-    }
+        // Linux's device tree makes the interrupt edge-triggered: an
+        // acknowledgement that clears the status lowers the line at once, so
+        // the pump's next event raises a new edge; one that leaves bits set
+        // (an event arrived between Linux's read and its acknowledgement)
+        // raises another edge for them.
+        let asserted = frontend.device.interrupt_asserted();
+        let intid = FIRST_INTERRUPT + index as u32;
+        if frontend.line && !asserted {
+            frontend.line = false;
+            devices.gic.set_level(intid, 0, false)
+        } else if frontend.line && offset == INTERRUPT_ACK {
+            devices.gic.raise_edge(intid, 0)
+        } else {
+            hypervisor_core::vgic::Kick::NONE
+        }
+    };
+    interrupts::kick(machine, kick);
     pump(machine, index);
     Some(())
 }

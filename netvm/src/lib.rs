@@ -10,6 +10,11 @@
 //! echo, and a check that the gateway answers a ping ([`ping`]). Its heap
 //! ([`heap`]) holds the driver's buffers and the sockets.
 //!
+//! Linux's network goes through netvm: the [`bridge`] joins the card, the
+//! `linux-net` channel (one Ethernet frame per ring record) and the stack,
+//! whose port is a pair of frame queues ([`local`]), and the traffic
+//! [`policy`] limits what the network may send Linux.
+//!
 //! The pure parts build on the host too, where `cargo test -p netvm` runs
 //! their tests (the stack against a simulated gateway among them); the
 //! hardware parts ([`hal`], [`heap`], the probing and the entropy driver)
@@ -19,6 +24,7 @@
 
 extern crate alloc;
 
+pub mod bridge;
 pub mod clock;
 pub mod config;
 pub mod dma;
@@ -27,9 +33,13 @@ pub mod entropy;
 pub mod hal;
 #[cfg(target_os = "none")]
 pub mod heap;
+pub mod local;
 pub mod logger;
 pub mod memory;
 pub mod nic;
 pub mod ping;
+pub mod policy;
 pub mod stack;
+#[cfg(test)]
+mod testing;
 pub mod virtio;

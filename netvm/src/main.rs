@@ -1,12 +1,12 @@
 //! The network VM: it boots on the guest runtime, sets up its NIC and the
 //! TCP/IP stack on it (DHCP, answers to ping, a check that the gateway
-//! answers), and serves its inter-VM channels, answering every ping with a
-//! pong, in one loop that also wakes for the NIC's interrupt.
+//! answers), bridges Linux's `linux-net` channel to the NIC under the
+//! traffic policy, and serves its other inter-VM channels, answering every
+//! ping with a pong, in one loop that also wakes for the NIC's interrupt.
 //!
 //! Without a working NIC (no device, no entropy for the stack's seed) it
-//! says why and goes on serving its channels. The libp2p node, the
-//! virtio-net backend for Linux and the traffic policy come later (see the
-//! README).
+//! says why, drops Linux's frames and goes on serving its channels. The
+//! libp2p node comes later (see the README).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -33,20 +33,27 @@ fn main() -> ! {
     guest_runtime::service::run(&mut handler)
 }
 
-/// The NIC and the stack, served from the runtime's loop.
+/// The NIC, the stack and the bridge to Linux, served from the runtime's
+/// loop.
 #[cfg(target_os = "none")]
 mod network {
     use core::fmt;
-    use guest_runtime::channel::Channels;
+    use core::time::Duration;
+    use guest_runtime::channel::{Change, Channel, Channels};
     use guest_runtime::println;
     use guest_runtime::service::Handler;
     use guest_runtime::time::{self, Instant};
+    use netvm::bridge::{self, Bridge, LinuxPort};
     use netvm::entropy::{self, Entropy, EntropyError};
     use netvm::hal::{self, DmaHal, HalError};
+    use netvm::local::LocalPort;
     use netvm::nic::Nic;
     use netvm::stack::{Event, Network, StackError};
     use netvm::virtio::{self, Found, Slot, Transport};
     use netvm::{clock, config};
+
+    /// The shortest time between two console lines about dropped frames.
+    const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
     /// Why the network could not start.
     #[derive(Debug)]
@@ -87,21 +94,36 @@ mod network {
         }
     }
 
-    /// Serves the NIC from the runtime's loop.
+    /// The card, the stack on the bridge's local port, and the bridge.
+    struct Running {
+        nic: Nic<DmaHal, Transport>,
+        network: Network<LocalPort>,
+        bridge: Bridge,
+    }
+
+    /// Serves the NIC and Linux's channel from the runtime's loop.
     #[derive(Default)]
     pub struct NetworkHandler {
-        network: Option<Network<Nic<DmaHal, Transport>>>,
+        running: Option<Running>,
         /// Kept for the parts of netvm that will need random bytes.
         entropy: Option<Entropy>,
         /// The interrupts of the devices in use.
         interrupts: [u32; 2],
         /// How many of `interrupts` are set.
         interrupt_count: usize,
+        /// Linux's MAC address, as last printed.
+        announced: Option<[u8; 6]>,
+        /// Frames dropped on the way to Linux, as last printed.
+        drops_reported: u64,
+        /// When dropped frames may be reported next.
+        next_drop_report: Option<Instant>,
+        /// Frames from Linux dropped because the network is off.
+        discarded: u64,
     }
 
     impl NetworkHandler {
-        /// Starts the devices `probe` found (`None`: no window to probe)
-        /// and the stack on them.
+        /// Starts the devices `probe` found (`None`: no window to probe),
+        /// the stack on them and the bridge.
         pub fn start(&mut self, devices: Option<Found>) -> Result<(), SetupError> {
             let memory = hal::init().map_err(SetupError::Memory)?;
             println!(
@@ -123,12 +145,12 @@ mod network {
             println!("nic: virtio-net in {}, MAC {}", Described(slot), Mac(mac));
             self.add_interrupt(slot.interrupt);
             let now = clock::network_time(Instant::now(), time::frequency());
-            let network =
-                Network::new(nic, mac, config::ADDRESSING, seed, now).map_err(SetupError::Stack)?;
+            let network = Network::new(LocalPort::new(), mac, config::ADDRESSING, seed, now)
+                .map_err(SetupError::Stack)?;
             if config::ADDRESSING == config::Addressing::Dhcp {
                 println!("network: asking DHCP for an address");
             }
-            self.network = Some(network);
+            self.running = Some(Running { nic, network, bridge: Bridge::new(mac) });
             Ok(())
         }
 
@@ -138,20 +160,111 @@ mod network {
                 self.interrupt_count += 1;
             }
         }
+
+        /// Tells the console what the bridge learned, and now and then what
+        /// it dropped.
+        fn report_bridge(&mut self, now: Instant) {
+            let Some(running) = self.running.as_ref() else { return };
+            let bridge = &running.bridge;
+            if let Some(mac) = bridge.linux_mac() {
+                if self.announced != Some(mac) {
+                    self.announced = Some(mac);
+                    println!(
+                        "{}: Linux is {}, bridged to the NIC",
+                        bridge::LINUX_CHANNEL,
+                        Mac(mac)
+                    );
+                }
+            }
+            let counters = bridge.counters();
+            let policy = bridge.policy_counters();
+            let dropped = counters.dropped_for_linux() + policy.dropped();
+            if dropped == self.drops_reported
+                || self.next_drop_report.is_some_and(|next| now < next)
+            {
+                return;
+            }
+            self.drops_reported = dropped;
+            self.next_drop_report = Some(now + DROP_REPORT_INTERVAL);
+            println!(
+                "{}: {dropped} frames for Linux dropped so far (ring full {}, channel unusable {}, \
+                 rate limit {}, connection caps {}), {} delivered",
+                bridge::LINUX_CHANNEL,
+                counters.linux_full,
+                counters.linux_unavailable,
+                policy.rate_limited,
+                policy.too_many_connections + policy.too_many_connections_from_source,
+                counters.to_linux,
+            );
+        }
+
+        /// Takes Linux's frames and drops them: there is no network to send
+        /// them to.
+        fn discard(&mut self, linux: &mut Channel) {
+            let mut buffer = [0u8; bridge::MAXIMUM_FRAME];
+            let mut taken = 0;
+            while let Ok(Some(_)) = LinuxPort::receive(linux, &mut buffer) {
+                taken += 1;
+                if taken == bridge::BATCH {
+                    break;
+                }
+            }
+            if taken > 0 {
+                if self.discarded == 0 {
+                    println!("{}: no network; Linux's frames are dropped", bridge::LINUX_CHANNEL);
+                }
+                self.discarded += taken as u64;
+                LinuxPort::notify(linux);
+            }
+        }
     }
 
     impl Handler for NetworkHandler {
-        fn tick(&mut self, _channels: &mut Channels, now: Instant) -> Option<Instant> {
-            let network = self.network.as_mut()?;
+        fn claims(&self, channel: &Channel) -> bool {
+            channel.name() == bridge::LINUX_CHANNEL
+        }
+
+        fn channel_changed(&mut self, channel: &Channel, change: Change) {
+            if channel.name() != bridge::LINUX_CHANNEL || matches!(change, Change::Up { .. }) {
+                return;
+            }
+            // Linux stopped: whoever comes back teaches the bridge anew.
+            if let Some(running) = self.running.as_mut() {
+                running.bridge.linux_down();
+            }
+            self.announced = None;
+        }
+
+        fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
+            let mut linux = channels
+                .iter_mut()
+                .find(|channel| channel.name() == bridge::LINUX_CHANNEL)
+                .filter(|channel| channel.is_up() && !channel.is_ignored());
+            let Some(Running { nic, network, bridge }) = self.running.as_mut() else {
+                if let Some(linux) = linux {
+                    self.discard(linux);
+                }
+                return None;
+            };
             // Acknowledge the card's interrupt before taking what it has: a
             // frame arriving after the queues were drained raises a new one,
             // where acknowledging afterwards could lose it until the next
             // deadline.
-            network.device_mut().acknowledge_interrupt();
+            nic.acknowledge_interrupt();
             let frequency = time::frequency();
             let network_now = clock::network_time(now, frequency);
-            let next = network.poll(network_now, report)?;
-            Some(clock::counter_deadline(now, network_now, next, frequency))
+            // Frames from Linux and the wire first, then what the stack
+            // makes of those meant for it, then what it sent.
+            let mut more_waiting =
+                bridge.pump(network_now, nic, linux.as_deref_mut(), network.device_mut());
+            let next = network.poll(network_now, report);
+            more_waiting |= bridge.pump(network_now, nic, linux, network.device_mut());
+            more_waiting |= !network.device_mut().inbound.is_empty();
+            self.report_bridge(now);
+            if more_waiting {
+                return Some(now);
+            }
+            Some(clock::counter_deadline(now, network_now, next?, frequency))
         }
 
         fn device_interrupts(&self) -> &[u32] {

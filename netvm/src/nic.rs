@@ -1,10 +1,11 @@
-//! The NIC as smoltcp sees it: a `phy::Device` over virtio-drivers'
-//! `VirtIONet`.
+//! The NIC as a smoltcp `phy::Device` over virtio-drivers' `VirtIONet`: the
+//! bridge (`crate::bridge`) takes the card's frames and sends on it through
+//! this interface.
 //!
 //! The driver keeps [`QUEUE_SIZE`] receive buffers of [`BUFFER_SIZE`] bytes
 //! in the device's receive queue. A receive token owns one filled buffer and
 //! gives it back to the queue when consumed (or dropped); a transmit token
-//! copies the frame smoltcp writes into a fresh buffer and sends it, waiting
+//! copies the frame its user writes into a fresh buffer and sends it, waiting
 //! for the device to take it (QEMU takes it at once).
 
 use core::cell::RefCell;

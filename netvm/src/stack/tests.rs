@@ -4,66 +4,19 @@
 
 use super::*;
 use crate::ping::{ATTEMPTS, ECHO_DATA};
-use smoltcp::phy::{ChecksumCapabilities, DeviceCapabilities, Medium, RxToken, TxToken};
+use crate::testing::Wire;
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetFrame,
     EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Cidr,
     Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
-use std::collections::VecDeque;
 
 const NETVM_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 const GATEWAY_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
 const GATEWAY: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
 const NETVM_ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
 const SEED: u64 = 0x1234_5678_9abc_def0;
-
-/// A link: frames for the stack, frames from it.
-#[derive(Default)]
-struct Wire {
-    inbound: VecDeque<Vec<u8>>,
-    outbound: Vec<Vec<u8>>,
-}
-
-struct FrameIn(Vec<u8>);
-
-impl RxToken for FrameIn {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-struct FrameOut<'a>(&'a mut Vec<Vec<u8>>);
-
-impl TxToken for FrameOut<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
-        let mut frame = vec![0; length];
-        let result = f(&mut frame);
-        self.0.push(frame);
-        result
-    }
-}
-
-impl Device for Wire {
-    type RxToken<'a> = FrameIn;
-    type TxToken<'a> = FrameOut<'a>;
-
-    fn receive(&mut self, _timestamp: Instant) -> Option<(FrameIn, FrameOut<'_>)> {
-        let frame = self.inbound.pop_front()?;
-        Some((FrameIn(frame), FrameOut(&mut self.outbound)))
-    }
-
-    fn transmit(&mut self, _timestamp: Instant) -> Option<FrameOut<'_>> {
-        Some(FrameOut(&mut self.outbound))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut capabilities = DeviceCapabilities::default();
-        capabilities.medium = Medium::Ethernet;
-        capabilities.max_transmission_unit = 1514;
-        capabilities
-    }
-}
 
 /// What the fake gateway answers.
 #[derive(Clone, Copy)]
@@ -266,11 +219,11 @@ fn run(
     let mut now = start;
     while now <= end {
         network.poll(Instant::from_millis(now), |event| events.push(event));
-        let frames: Vec<Vec<u8>> = network.device_mut().outbound.drain(..).collect();
+        let frames: Vec<Vec<u8>> = network.device_mut().sent.drain(..).collect();
         for frame in frames {
             let (what, answers) = gateway.answer(&frame);
             seen.push(what);
-            network.device_mut().inbound.extend(answers);
+            network.device_mut().received.extend(answers);
         }
         now += 50;
     }
@@ -336,7 +289,7 @@ fn echo_requests_to_netvm_are_answered() {
     run(&mut network, gateway, 0, 500);
     let request = icmp_bytes(Icmpv4Repr::EchoRequest { ident: 7, seq_no: 3, data: b"hello" });
     let frame = ipv4_frame(EthernetAddress(NETVM_MAC), NETVM_ADDRESS, IpProtocol::Icmp, &request);
-    network.device_mut().inbound.push_back(frame);
+    network.device_mut().received.push_back(frame);
     let (_, seen) = run(&mut network, gateway, 550, 1000);
     assert!(
         seen.contains(&Seen::EchoReply {

@@ -305,8 +305,9 @@ fn linux_download(
     linux: &crate::linux::LinuxArtifacts,
     cpu: &str,
 ) -> Result<String> {
-    let server = file_server::FileServer::start("file", file_server::pattern(DOWNLOAD_SIZE, 5))
-        .map_err(|source| Error::File { path: "127.0.0.1 (the file server)".into(), source })?;
+    let server =
+        file_server::FileServer::start([("/file", file_server::generated_file(DOWNLOAD_SIZE, 5))])
+            .map_err(|source| Error::File { path: "127.0.0.1 (the file server)".into(), source })?;
     let command_line = format!(
         "{} elastos.download=http://10.0.2.2:{}/file",
         crate::machine::DEFAULT_COMMAND_LINE,

@@ -54,9 +54,11 @@ for word in $(cat /proc/cmdline); do
         url="${word#elastos.download=}"
         udhcpc -i eth0 -n -q -t 30 -T 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1
         start=$(cut -d' ' -f1 /proc/uptime)
-        bytes=$(wget -q -O - "$url" | wc -c)
+        bytes=$(wget -q -O - "$url" 2>/tmp/wget.errors | wc -c)
         end=$(cut -d' ' -f1 /proc/uptime)
         echo "elastos: download bytes=$bytes start=$start end=$end"
+        [ -s /tmp/wget.errors ] && echo "elastos: wget said: $(cat /tmp/wget.errors)"
+        ip addr show eth0 | grep inet
         poweroff -f
         ;;
     esac

@@ -1,0 +1,166 @@
+//! Linux's network through netvm: Linux's virtio-net device, whose backend is netvm's
+//! bridge to the NIC, gets a DHCP lease of its own from QEMU's user-mode network, reaches
+//! the gateway and netvm with ping, downloads a file from an HTTP server on the host and
+//! asks QEMU's DNS forwarder, all while netvm keeps its own address on the same NIC.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use elastos_tests::qemu::source_text;
+use elastos_tests::shell::{wait_for_shell, COMMAND_TIMEOUT};
+use elastos_tests::system::LINUX_COMMAND_LINE;
+use elastos_tests::{artifacts, boot, Error, Qemu, SystemOptions};
+use file_server::{generated_file, FileServer};
+use sha2::{Digest, Sha256};
+
+/// Bytes of the file Linux downloads.
+const FILE_SIZE: usize = 6 << 20;
+/// How long Linux may take to get its lease once its shell is up.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the download may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
+/// QEMU's user-mode gateway, which is also the host's loopback interface.
+const GATEWAY: &str = "10.0.2.2";
+/// QEMU's user-mode DNS forwarder.
+const DNS_SERVER: &str = "10.0.2.3";
+/// The MAC address the hypervisor gives Linux's first network device.
+const LINUX_MAC: &str = "02:45:4c:53:00:00";
+/// What Linux's DHCP script prints when it applied a lease.
+const LEASE_LINE: &str = "elastos: eth0 has ";
+/// What netvm prints when it has an address.
+const NETVM_ADDRESS_LINE: &str = "address ";
+
+/// Runs `command` in Linux's shell and returns what it printed, waiting up to `timeout`.
+/// The output is read from Linux's console text with cut-off lines joined, between two
+/// markers split in the typed text so that the echo of the command never matches.
+fn run(qemu: &Qemu, command: &str, timeout: Duration) -> Result<String, Error> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (begin, end) = (format!("NETBEGIN{number}."), format!("NETEND{number}."));
+    let typed = format!("echo NETBEGIN''{number}.; {command}; echo NETEND''{number}.\n");
+    qemu.write_console(typed.as_bytes())?;
+    let text = qemu.wait_for_source("linux", &end, 1, timeout)?;
+    let stop = text.rfind(&end).expect("waited for it");
+    let start = text[..stop].rfind(&begin).expect("the begin marker precedes the end marker");
+    Ok(text[start + begin.len()..stop].trim().to_string())
+}
+
+/// What follows `marker` on the last line of `text` that holds it (the line may start
+/// with something else: the DHCP client's line follows the shell's prompt).
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    text.lines().rev().find_map(|line| {
+        let start = line.find(marker)? + marker.len();
+        Some(line[start..].trim_end())
+    })
+}
+
+/// Lower-case hexadecimal digits of `bytes`.
+fn hexadecimal(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether busybox's `nslookup` output shows the DNS server answered: with addresses for
+/// the name, or with a refusal (no such name, a failure upstream, refused); a timeout is
+/// no answer.
+fn dns_answered(output: &str) -> bool {
+    let answered = output
+        .lines()
+        .skip_while(|line| !line.starts_with("Name:"))
+        .any(|line| line.starts_with("Address") && !line.contains(DNS_SERVER));
+    let refused = ["NXDOMAIN", "SERVFAIL", "REFUSED", "can't find"]
+        .iter()
+        .any(|refusal| output.contains(refusal));
+    answered || refused
+}
+
+#[test]
+fn linux_reaches_the_network_through_netvm() -> Result<(), Error> {
+    let file = generated_file(FILE_SIZE, 0x0e1a_5705);
+    let digest = hexadecimal(&Sha256::digest(&file));
+    let server = FileServer::start([("/file", file)]).expect("the file server starts");
+    let artifacts = artifacts()?;
+    let options = SystemOptions {
+        default_system: true,
+        elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        name: "network".into(),
+        ..SystemOptions::default()
+    };
+    let system = boot(&artifacts, &options)?;
+    let qemu = &system.qemu;
+    wait_for_shell(qemu)?;
+
+    // Linux's lease is its own: another address than netvm's, on the same network.
+    qemu.wait_for_source("linux", LEASE_LINE, 1, LEASE_TIMEOUT)?;
+    // The lease line is whole once the shell has answered after it.
+    let interface = run(qemu, "ip -4 -o addr show dev eth0", COMMAND_TIMEOUT)?;
+    let linux = source_text(&qemu.console(), "linux");
+    let lease = after(&linux, LEASE_LINE).expect("waited for it").to_string();
+    let (linux_address, router) = lease.split_once(" via ").expect("`ADDRESS/MASK via ROUTER`");
+    assert_eq!(router, GATEWAY, "{lease}");
+    let netvm = qemu.wait_for_source("netvm", NETVM_ADDRESS_LINE, 1, COMMAND_TIMEOUT)?;
+    let netvm_address = after(&netvm, NETVM_ADDRESS_LINE)
+        .and_then(|rest| rest.split('/').next())
+        .expect("`address A.B.C.D/N, gateway G`")
+        .to_string();
+    let linux_address = linux_address.split('/').next().unwrap_or(linux_address);
+    assert!(linux_address.starts_with("10.0.2."), "{lease}");
+    assert!(interface.contains(&format!("inet {linux_address}/")), "{interface}");
+    assert_ne!(linux_address, netvm_address, "Linux and netvm share the address {linux_address}");
+    let bridged = format!("linux-net: Linux is {LINUX_MAC}, bridged to the NIC");
+    assert!(source_text(&qemu.console(), "netvm").contains(&bridged), "{netvm}");
+
+    // The gateway answers ping (QEMU answers echo requests to its own address), and so
+    // does netvm's stack, reached through the bridge without touching the wire.
+    for target in [GATEWAY, netvm_address.as_str()] {
+        let ping = run(qemu, &format!("ping -c 3 {target}"), COMMAND_TIMEOUT)?;
+        assert!(ping.contains("3 packets transmitted, 3 packets received"), "{ping}");
+    }
+
+    // A download from the host, checked end to end.
+    let started = Instant::now();
+    let download = run(
+        qemu,
+        &format!(
+            "wget -q -O /tmp/file http://{GATEWAY}:{}/file && sha256sum /tmp/file",
+            server.port()
+        ),
+        TRANSFER_TIMEOUT,
+    )?;
+    let elapsed = started.elapsed();
+    assert!(download.contains(&format!("{digest}  /tmp/file")), "{download}");
+    assert_eq!(server.files_served(), 1);
+    eprintln!(
+        "network: {} MiB downloaded in {:.1} s ({:.0} KiB/s)",
+        FILE_SIZE >> 20,
+        elapsed.as_secs_f64(),
+        (FILE_SIZE >> 10) as f64 / elapsed.as_secs_f64()
+    );
+
+    // DNS: the lease names QEMU's forwarder, which asks the host's resolver. The host
+    // may have no internet, so a refusal is as good as an answer; silence is not.
+    let resolver = run(qemu, "cat /etc/resolv.conf", COMMAND_TIMEOUT)?;
+    assert!(resolver.lines().any(|line| line.trim() == format!("nameserver {DNS_SERVER}")));
+    let lookup = run(qemu, "nslookup example.com", COMMAND_TIMEOUT)?;
+    let server_line = |line: &str| line.starts_with("Server:") && line.contains(DNS_SERVER);
+    assert!(lookup.lines().any(server_line), "{lookup}");
+    assert!(dns_answered(&lookup), "the DNS forwarder did not answer:\n{lookup}");
+
+    qemu.write_console(b"poweroff -f\n")?;
+    let status = qemu.wait_exit(COMMAND_TIMEOUT)?;
+    assert!(status.success(), "{status}: {}", qemu.console());
+    Ok(())
+}
+
+#[test]
+fn network_lookups_are_read_as_answered_or_not() {
+    let answer = "Server:\t\t10.0.2.3\nAddress:\t10.0.2.3:53\n\nNon-authoritative answer:\n\
+                  Name:\texample.com\nAddress: 93.184.215.14\n";
+    assert!(dns_answered(answer));
+    let refusal = "Server:\t\t10.0.2.3\nAddress:\t10.0.2.3:53\n\n\
+                   ** server can't find example.com: NXDOMAIN\n";
+    assert!(dns_answered(refusal));
+    let silence = "Server:\t\t10.0.2.3\nAddress:\t10.0.2.3:53\n\n\
+                   ;; connection timed out; no servers could be reached\n";
+    assert!(!dns_answered(silence));
+}
