@@ -327,13 +327,21 @@ impl Machine {
         buffer: &mut [u8],
     ) -> Result<(), GuestMemoryError> {
         self.for_guest_pages(address, buffer.len(), |physical, range| {
-            for (offset, byte) in buffer[range].iter_mut().enumerate() {
-                // SAFETY: `for_guest_pages` hands out only pieces of this
-                // VM's RAM that do not leave their page, which the identity
-                // map covers. The guest may write it concurrently, so each
-                // byte is read once, volatile.
-                *byte = unsafe { core::ptr::read_volatile((physical as *const u8).add(offset)) };
-            }
+            let piece = &mut buffer[range];
+            // SAFETY: `for_guest_pages` hands out only pieces of this VM's RAM
+            // that do not leave their page, which the identity map covers and
+            // no hypervisor object lives in, so the source cannot overlap
+            // `piece`. The guest may change these bytes while they are
+            // copied; the copy then holds some mix of old and new bytes,
+            // which is what the guest asked for: callers check what they
+            // read from the copy, never from guest memory again.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    physical as *const u8,
+                    piece.as_mut_ptr(),
+                    piece.len(),
+                )
+            };
         })
     }
 
@@ -345,11 +353,12 @@ impl Machine {
         bytes: &[u8],
     ) -> Result<(), GuestMemoryError> {
         self.for_guest_pages(address, bytes.len(), |physical, range| {
-            for (offset, &byte) in bytes[range].iter().enumerate() {
-                // SAFETY: as in `read_guest`: a piece of this VM's own RAM,
-                // which no hypervisor object lives in.
-                unsafe { core::ptr::write_volatile((physical as *mut u8).add(offset), byte) };
-            }
+            let piece = &bytes[range];
+            // SAFETY: as in `read_guest`: a piece of this VM's own RAM, which
+            // no hypervisor object lives in and `bytes` cannot overlap.
+            unsafe {
+                core::ptr::copy_nonoverlapping(piece.as_ptr(), physical as *mut u8, piece.len())
+            };
         })
     }
 
