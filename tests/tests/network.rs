@@ -164,3 +164,64 @@ fn network_lookups_are_read_as_answered_or_not() {
                    ;; connection timed out; no servers could be reached\n";
     assert!(!dns_answered(silence));
 }
+
+/// Bytes of the file downloaded across a netvm restart: large enough that the
+/// transfer is still going when netvm goes down.
+const LARGE_FILE_SIZE: usize = 64 << 20;
+
+#[test]
+fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
+    let file = generated_file(LARGE_FILE_SIZE, 0x5e57_a27e);
+    let digest = hexadecimal(&Sha256::digest(&file));
+    let server = FileServer::start([("/large", file)]).expect("the file server starts");
+    let artifacts = artifacts()?;
+    let options = SystemOptions {
+        default_system: true,
+        elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        name: "network-restart".into(),
+        ..SystemOptions::default()
+    };
+    let system = boot(&artifacts, &options)?;
+    let symbols = system.artifacts.hypervisor_symbols()?;
+    let qemu = &system.qemu;
+    wait_for_shell(qemu)?;
+    qemu.wait_for_source("linux", LEASE_LINE, 1, LEASE_TIMEOUT)?;
+    run(qemu, "true", COMMAND_TIMEOUT)?;
+
+    // The download runs in the background; once it has begun, netvm faults.
+    let command = format!(
+        "(wget -q -O /tmp/large http://{GATEWAY}:{}/large; sha256sum /tmp/large; \
+         echo download''-finished) &\n",
+        server.port()
+    );
+    qemu.write_console(command.as_bytes())?;
+    let deadline = Instant::now() + TRANSFER_TIMEOUT;
+    loop {
+        let size = run(qemu, "wc -c < /tmp/large 2>/dev/null || echo 0", COMMAND_TIMEOUT)?;
+        if size.trim().parse::<u64>().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the download never began");
+    }
+    let netvm = boards::qemu_virt::systems::SYSTEM.machine_index("netvm").unwrap();
+    let mut gdb = qemu.gdb()?;
+    gdb.set_physical_memory_mode(true)?;
+    gdb.write_memory(symbols.address("VM_INJECT_FAULT")? + netvm as u64, &[1])?;
+    gdb.detach()?;
+    qemu.wait_for_console("vm netvm faulted (fault injected by the debugger)", TRANSFER_TIMEOUT)?;
+    qemu.wait_for_console("[netvm] started (boot 2)", TRANSFER_TIMEOUT)?;
+
+    // The transfer resumes through the new netvm and arrives whole.
+    let text = qemu.wait_for_source("linux", "download-finished", 1, TRANSFER_TIMEOUT)?;
+    let console = qemu.console();
+    let restarted = console.find("[netvm] started (boot 2)").expect("waited for it");
+    let finished = console.rfind("download-finished").expect("waited for it");
+    assert!(restarted < finished, "the download ended before netvm went down");
+    assert!(text.contains(&format!("{digest}  /tmp/large")), "{text}");
+    assert!(!console.contains("vm linux reset"), "Linux did not reboot");
+
+    qemu.write_console(b"poweroff -f\n")?;
+    assert!(qemu.wait_exit(COMMAND_TIMEOUT)?.success());
+    Ok(())
+}
