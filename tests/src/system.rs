@@ -70,6 +70,9 @@ pub struct SystemOptions {
     pub arguments: Vec<String>,
     /// Another CPU model than the suite's (`-cpu`).
     pub cpu: Option<String>,
+    /// Another value for the NIC's `-netdev` (for instance with `hostfwd=`
+    /// port forwards into the guests); it must keep `id=net0`.
+    pub netdev: Option<String>,
 }
 
 fn variable(name: &'static str) -> Result<PathBuf, SystemError> {
@@ -142,6 +145,12 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
             artifacts.qemu_command[position + 1] = hypervisor.display().to_string();
         }
         artifacts.hypervisor_elf = hypervisor;
+    }
+    if let Some(netdev) = &options.netdev {
+        let position = artifacts.qemu_command.iter().position(|argument| argument == "-netdev");
+        if let Some(position) = position {
+            artifacts.qemu_command[position + 1] = netdev.clone();
+        }
     }
     if let Some(cpu) = &options.cpu {
         let position = artifacts.qemu_command.iter().position(|argument| argument == "-cpu");

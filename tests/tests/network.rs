@@ -225,3 +225,82 @@ fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     assert!(qemu.wait_exit(COMMAND_TIMEOUT)?.success());
     Ok(())
 }
+
+/// Connections the host opens at once towards Linux in the flood.
+const FLOOD_CONNECTIONS: usize = 100;
+
+#[test]
+fn a_flood_of_connections_from_the_host_does_not_stop_a_download() -> Result<(), Error> {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    let file = generated_file(FILE_SIZE, 0xf100_d000);
+    let digest = hexadecimal(&Sha256::digest(&file));
+    let server = FileServer::start([("/file", file)]).expect("the file server starts");
+    // A host port forwarded to Linux's port 8080 (Linux is the second DHCP
+    // client of the user-mode network, after netvm).
+    let forwarded = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
+    let forwarded = forwarded.expect("a free port").port();
+    let artifacts = artifacts()?;
+    let options = SystemOptions {
+        default_system: true,
+        elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        name: "network-flood".into(),
+        netdev: Some(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{forwarded}-10.0.2.16:8080")),
+        ..SystemOptions::default()
+    };
+    let system = boot(&artifacts, &options)?;
+    let qemu = &system.qemu;
+    wait_for_shell(qemu)?;
+    qemu.wait_for_source("linux", LEASE_LINE, 1, LEASE_TIMEOUT)?;
+    let address = run(qemu, "ip -4 -o addr show dev eth0", COMMAND_TIMEOUT)?;
+    assert!(address.contains("inet 10.0.2.16/"), "the forward expects 10.0.2.16: {address}");
+    run(qemu, "mkdir -p /tmp/www && echo hello > /tmp/www/index.html", COMMAND_TIMEOUT)?;
+    run(qemu, "httpd -p 8080 -h /tmp/www", COMMAND_TIMEOUT)?;
+
+    // The flood: hundreds of connections at once, half of them sending
+    // garbage, held open while Linux downloads.
+    let flood = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for number in 0..FLOOD_CONNECTIONS {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", forwarded)) {
+                if number % 2 == 0 {
+                    let _ = stream.write_all(&[0xa5; 512]);
+                }
+                held.push(stream);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(5));
+        held.len()
+    });
+    let download = run(
+        qemu,
+        &format!(
+            "wget -q -O /tmp/file http://{GATEWAY}:{}/file && sha256sum /tmp/file",
+            server.port()
+        ),
+        TRANSFER_TIMEOUT,
+    )?;
+    assert!(download.contains(&format!("{digest}  /tmp/file")), "{download}");
+    let opened = flood.join().expect("the flood thread ends");
+    assert!(opened > 0, "the flood reached QEMU's forward");
+    // Linux still answers, and netvm never went down.
+    assert!(run(qemu, "echo after the flood", COMMAND_TIMEOUT)?.contains("after the flood"));
+    let console = qemu.console();
+    assert!(!console.contains("vm netvm faulted"), "{console}");
+    assert!(!console.contains("vm netvm stopped"), "{console}");
+    // netvm's policy turned the excess connection attempts away (it reports
+    // its drops on the console every few seconds).
+    let netvm = qemu.wait_for_source("netvm", "connection caps ", 1, TRANSFER_TIMEOUT)?;
+    let capped = netvm
+        .lines()
+        .filter_map(|line| after(line, "connection caps "))
+        .filter_map(|rest| rest.split(')').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(capped > 0, "no connection was capped:\n{netvm}");
+    qemu.write_console(b"poweroff -f\n")?;
+    assert!(qemu.wait_exit(COMMAND_TIMEOUT)?.success());
+    Ok(())
+}
