@@ -205,11 +205,10 @@ impl GuestMemory for LinuxMemory<'_> {
 /// got frames or room for more.
 fn pump(machine: &Machine, index: usize) {
     let memory = LinuxMemory(machine);
+    let Some(slot) = machine.network.get(index) else { return };
     let (ring_peer, kick, channel, peer) = {
-        let mut devices = machine.devices.lock();
-        let Some(frontend) = devices.network.get_mut(index).and_then(Option::as_mut) else {
-            return;
-        };
+        let mut slot = slot.lock();
+        let Some(frontend) = slot.as_mut() else { return };
         frontend.follow_channel();
         let mut ring_peer = frontend.transmit(&memory);
         ring_peer |= frontend.receive(&memory);
@@ -218,8 +217,10 @@ fn pump(machine: &Machine, index: usize) {
         frontend.line = asserted;
         let channel = frontend.channel;
         let peer = SYSTEM.channels[channel].ends[1 - frontend.end as usize];
+        // The vGIC's lock only for the line itself (lock order: a device's,
+        // then the vGIC's).
         let kick = if changed {
-            devices.gic.set_level(FIRST_INTERRUPT + index as u32, 0, asserted)
+            machine.devices.lock().gic.set_level(FIRST_INTERRUPT + index as u32, 0, asserted)
         } else {
             hypervisor_core::vgic::Kick::NONE
         };
@@ -233,16 +234,15 @@ fn pump(machine: &Machine, index: usize) {
 
 /// A trapped read of device `index`'s window.
 pub fn read(machine: &Machine, index: usize, offset: u64, size: u8) -> Option<u64> {
-    let devices = machine.devices.lock();
-    devices.network.get(index)?.as_ref()?.device.read(offset, size).ok()
+    machine.network.get(index)?.lock().as_ref()?.device.read(offset, size).ok()
 }
 
 /// A trapped write to device `index`'s window. `None` if the access is not a
 /// register write the device takes.
 pub fn write(machine: &Machine, index: usize, offset: u64, size: u8, value: u64) -> Option<()> {
     let kick = {
-        let mut devices = machine.devices.lock();
-        let frontend = devices.network.get_mut(index)?.as_mut()?;
+        let mut slot = machine.network.get(index)?.lock();
+        let frontend = slot.as_mut()?;
         // Whatever the write (a notification, an acknowledged interrupt, a
         // reset), the pump below brings the device up to date.
         let _: Notification = frontend.device.write(offset, size, value).ok()?;
@@ -255,9 +255,9 @@ pub fn write(machine: &Machine, index: usize, offset: u64, size: u8, value: u64)
         let intid = FIRST_INTERRUPT + index as u32;
         if frontend.line && !asserted {
             frontend.line = false;
-            devices.gic.set_level(intid, 0, false)
+            machine.devices.lock().gic.set_level(intid, 0, false)
         } else if frontend.line && offset == INTERRUPT_ACK {
-            devices.gic.raise_edge(intid, 0)
+            machine.devices.lock().gic.raise_edge(intid, 0)
         } else {
             hypervisor_core::vgic::Kick::NONE
         }

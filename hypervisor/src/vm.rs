@@ -216,8 +216,6 @@ pub struct Devices {
     pub uart: VirtualUart,
     /// The level the UART's interrupt line last had at the vGIC.
     pub uart_line: bool,
-    /// The virtio-net devices of a Linux VM, one per channel.
-    pub network: [Option<crate::virtio_net::Frontend>; crate::virtio_net::MAX_DEVICES],
 }
 
 impl Devices {
@@ -243,6 +241,10 @@ pub struct Machine {
     console: Mutex<LineBuffer>,
     /// The emulated devices, under one lock.
     pub devices: Mutex<Devices>,
+    /// The virtio-net devices of a Linux VM, one per channel, each under a
+    /// lock of its own: moving frames takes a while, and the vGIC (under
+    /// `devices`) must not wait for it.
+    pub network: [Mutex<Option<crate::virtio_net::Frontend>>; crate::virtio_net::MAX_DEVICES],
     vcpus: [VcpuControl; MAX_VCPUS],
     /// vCPUs powered on (running or about to).
     active_vcpus: AtomicUsize,
@@ -540,7 +542,9 @@ impl Machine {
             }
             devices.uart = VirtualUart::new();
             devices.uart_line = false;
-            devices.network = network_devices(self.description);
+            for (slot, fresh) in self.network.iter().zip(network_devices(self.description)) {
+                *slot.lock() = fresh;
+            }
         }
         for attention in &self.attention {
             attention.store(true, Ordering::SeqCst);
@@ -629,8 +633,8 @@ pub fn create_all() {
                 gic: VirtualGic::new(description.cpus.len()),
                 uart: VirtualUart::new(),
                 uart_line: false,
-                network: network_devices(description),
             }),
+            network: network_devices(description).map(Mutex::new),
             vcpus: [const {
                 VcpuControl {
                     power: AtomicU8::new(Power::Off as u8),
