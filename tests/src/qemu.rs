@@ -473,36 +473,7 @@ impl Qemu {
         count: usize,
         timeout: Duration,
     ) -> Result<String, QemuError> {
-        let deadline = Instant::now() + timeout;
-        let mut output = self.shared.lock();
-        loop {
-            if output.console.matches(needle).count() >= count {
-                return Ok(output.console.clone());
-            }
-            let tail = || last_lines(&output.console, TAIL_LINES);
-            if !output.console_open {
-                return Err(QemuError::ExitedBeforeOutput {
-                    needle: needle.to_owned(),
-                    tail: tail(),
-                    messages: output.messages.clone(),
-                });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(QemuError::ConsoleTimeout {
-                    needle: needle.to_owned(),
-                    timeout,
-                    tail: tail(),
-                    messages: output.messages.clone(),
-                });
-            }
-            output = self
-                .shared
-                .changed
-                .wait_timeout(output, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.wait_for_text(needle, count, timeout, |console| console.to_owned())
     }
 
     /// Waits until the text of console source `name` (its lines, with the
@@ -516,10 +487,22 @@ impl Qemu {
         count: usize,
         timeout: Duration,
     ) -> Result<String, QemuError> {
+        self.wait_for_text(needle, count, timeout, |console| source_text(console, name))
+    }
+
+    /// Waits until `view` of the console shows `needle` at least `count`
+    /// times, and returns that view.
+    fn wait_for_text(
+        &self,
+        needle: &str,
+        count: usize,
+        timeout: Duration,
+        view: impl Fn(&str) -> String,
+    ) -> Result<String, QemuError> {
         let deadline = Instant::now() + timeout;
         let mut output = self.shared.lock();
         loop {
-            let text = source_text(&output.console, name);
+            let text = view(&output.console);
             if text.matches(needle).count() >= count {
                 return Ok(text);
             }

@@ -54,6 +54,18 @@ fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
     })
 }
 
+/// The default system with Linux and the Elastos VMs, named `name` on the
+/// console echo.
+fn default_system(name: &str) -> SystemOptions {
+    SystemOptions {
+        default_system: true,
+        elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        name: name.into(),
+        ..SystemOptions::default()
+    }
+}
+
 /// Lower-case hexadecimal digits of `bytes`.
 fn hexadecimal(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -79,13 +91,7 @@ fn linux_reaches_the_network_through_netvm() -> Result<(), Error> {
     let digest = hexadecimal(&Sha256::digest(&file));
     let server = FileServer::start([("/file", file)]).expect("the file server starts");
     let artifacts = artifacts()?;
-    let options = SystemOptions {
-        default_system: true,
-        elastos: true,
-        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
-        name: "network".into(),
-        ..SystemOptions::default()
-    };
+    let options = default_system("network");
     let system = boot(&artifacts, &options)?;
     let qemu = &system.qemu;
     wait_for_shell(qemu)?;
@@ -175,13 +181,7 @@ fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     let digest = hexadecimal(&Sha256::digest(&file));
     let server = FileServer::start([("/large", file)]).expect("the file server starts");
     let artifacts = artifacts()?;
-    let options = SystemOptions {
-        default_system: true,
-        elastos: true,
-        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
-        name: "network-restart".into(),
-        ..SystemOptions::default()
-    };
+    let options = default_system("network-restart");
     let system = boot(&artifacts, &options)?;
     let symbols = system.artifacts.hypervisor_symbols()?;
     let qemu = &system.qemu;
@@ -243,12 +243,8 @@ fn a_flood_of_connections_from_the_host_does_not_stop_a_download() -> Result<(),
     let forwarded = forwarded.expect("a free port").port();
     let artifacts = artifacts()?;
     let options = SystemOptions {
-        default_system: true,
-        elastos: true,
-        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
-        name: "network-flood".into(),
         netdev: Some(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{forwarded}-10.0.2.16:8080")),
-        ..SystemOptions::default()
+        ..default_system("network-flood")
     };
     let system = boot(&artifacts, &options)?;
     let qemu = &system.qemu;
