@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod boot_image;
+pub mod multiaddr;
 pub mod qemu_virt;
 #[cfg(not(target_os = "none"))]
 pub mod staging;
@@ -21,9 +22,9 @@ pub mod system;
 pub mod test_guest;
 
 pub use system::{
-    channel_region_size, ring_offset, Channel, ChannelEnd, Device, Direction, RestartPolicy,
-    System, VirtualMachine, VirtualMachineKind, CHANNEL_NAME_MAX, CHANNEL_STATUS_SIZE,
-    CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, RING_CONTROL_SIZE,
+    channel_region_size, ring_offset, Channel, ChannelEnd, Device, Direction, P2pSettings,
+    RestartPolicy, System, VirtualMachine, VirtualMachineKind, CHANNEL_NAME_MAX,
+    CHANNEL_STATUS_SIZE, CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, RING_CONTROL_SIZE,
 };
 
 /// A range of physical memory or of MMIO space.

@@ -1,8 +1,28 @@
 //! Composing the staging image of a system: which images each VM starts
 //! with. Used by `cargo xtask` and the integration tests (host only).
+//!
+//! netvm's parameter page holds UTF-8 text, at most [`PARAMETER_PAGE_SIZE`]
+//! bytes, one `KEY VALUE...` line each ending in '\n', in this order:
+//!
+//! ```text
+//! listen-port 4001
+//! bootstrap /ip4/10.0.2.2/tcp/4002/p2p/12D3KooW...
+//! application app app-netvm
+//! ```
+//!
+//! `listen-port` once; `bootstrap` once per peer to dial at start (none or
+//! more); `application NAME CHANNEL` once per channel between netvm and an
+//! app VM, naming the app VM and the channel.
+
+use std::fmt;
 
 use crate::boot_image::{builder, ImageKind, IndexError};
-use crate::system::{System, VirtualMachine};
+use crate::multiaddr::{check_bootstrap_address, MultiaddrError};
+use crate::system::{System, VirtualMachine, VirtualMachineKind};
+use crate::test_guest::PARAMETER_PAGE_FROM_END;
+
+/// The most bytes of parameters a VM can be given: its parameter page.
+pub const PARAMETER_PAGE_SIZE: usize = PARAMETER_PAGE_FROM_END as usize;
 
 /// What a Linux VM boots.
 pub struct LinuxImages<'a> {
@@ -29,11 +49,105 @@ impl LinuxImages<'_> {
 /// The images of a VM that boots a flat binary, with an optional parameter
 /// word for its parameter page (the test guest's scenario).
 pub fn flat_images(binary: &[u8], parameter: Option<u64>) -> Vec<(ImageKind, Vec<u8>)> {
-    let mut images = vec![(ImageKind::FlatBinary, binary.to_vec())];
-    if let Some(word) = parameter {
-        images.push((ImageKind::Parameters, word.to_le_bytes().to_vec()));
+    match parameter {
+        Some(word) => flat_images_with_parameters(binary, word.to_le_bytes().to_vec()),
+        None => vec![(ImageKind::FlatBinary, binary.to_vec())],
     }
-    images
+}
+
+/// The images of a VM that boots a flat binary, with `parameters` for its
+/// parameter page.
+pub fn flat_images_with_parameters(
+    binary: &[u8],
+    parameters: Vec<u8>,
+) -> Vec<(ImageKind, Vec<u8>)> {
+    vec![(ImageKind::FlatBinary, binary.to_vec()), (ImageKind::Parameters, parameters)]
+}
+
+/// Why netvm's parameters cannot be composed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParameterError {
+    /// The VM has no libp2p settings: it is not a netvm.
+    NotNetVm(&'static str),
+    /// A bootstrap address given besides the manifest's is malformed.
+    MalformedBootstrap {
+        /// The address.
+        address: String,
+        /// What is wrong with it.
+        reason: MultiaddrError,
+    },
+    /// The text is longer than the parameter page.
+    TooLong {
+        /// Its length in bytes.
+        length: usize,
+    },
+}
+
+impl fmt::Display for ParameterError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotNetVm(name) => {
+                write!(formatter, "vm \"{name}\" is not a netvm, so it has no libp2p parameters")
+            }
+            Self::MalformedBootstrap { address, reason } => write!(
+                formatter,
+                "bootstrap address \"{address}\" is not /ip4/A.B.C.D/tcp/PORT/p2p/PEERID or \
+                 /dns4/NAME/tcp/PORT/p2p/PEERID: {reason}"
+            ),
+            Self::TooLong { length } => write!(
+                formatter,
+                "netvm's parameters are {length} bytes, more than its {PARAMETER_PAGE_SIZE}-byte \
+                 parameter page holds: give fewer bootstrap addresses"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParameterError {}
+
+/// The text of netvm's parameter page (format in the module's
+/// documentation): `machine`'s listen port, the manifest's bootstrap
+/// addresses then `extra_bootstrap`, and its channels to app VMs.
+pub fn netvm_parameters(
+    system: &System,
+    machine: &VirtualMachine,
+    extra_bootstrap: &[String],
+) -> Result<Vec<u8>, ParameterError> {
+    let p2p = machine.p2p.ok_or(ParameterError::NotNetVm(machine.name))?;
+    for address in extra_bootstrap {
+        check_bootstrap_address(address).map_err(|reason| ParameterError::MalformedBootstrap {
+            address: address.clone(),
+            reason,
+        })?;
+    }
+    let mut text = format!("listen-port {}\n", p2p.listen_port);
+    let bootstrap = p2p.bootstrap.iter().copied().chain(extra_bootstrap.iter().map(String::as_str));
+    for address in bootstrap {
+        text.push_str(&format!("bootstrap {address}\n"));
+    }
+    for end in machine.channels {
+        let channel = &system.channels[end.channel];
+        let other = &system.machines[channel.ends[usize::from(end.end == 0)]];
+        if other.kind == VirtualMachineKind::App {
+            text.push_str(&format!("application {} {}\n", other.name, channel.name));
+        }
+    }
+    if text.len() > PARAMETER_PAGE_SIZE {
+        return Err(ParameterError::TooLong { length: text.len() });
+    }
+    Ok(text.into_bytes())
+}
+
+/// netvm's images: its flat `binary` and its parameters
+/// ([`netvm_parameters`]).
+pub fn netvm_images(
+    system: &System,
+    machine: &VirtualMachine,
+    binary: &[u8],
+    extra_bootstrap: &[String],
+) -> Result<Vec<(ImageKind, Vec<u8>)>, ParameterError> {
+    let parameters = netvm_parameters(system, machine, extra_bootstrap)?;
+    Ok(flat_images_with_parameters(binary, parameters))
 }
 
 /// The staging image of `system`: `images_of` gives each VM's images (none:
@@ -52,4 +166,166 @@ pub fn staging_image<E: From<IndexError>>(
     let borrowed: Vec<_> =
         images.iter().map(|(kind, machine, bytes)| (*kind, *machine, bytes.as_slice())).collect();
     Ok(builder::compose(&borrowed, staging_size)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot_image::Index;
+    use crate::qemu_virt::systems::{SYSTEM, TEST};
+    use crate::{Channel, ChannelEnd, Direction, P2pSettings, Region, RestartPolicy};
+
+    const PEER: &str =
+        "/ip4/10.0.2.2/tcp/4002/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+
+    fn netvm(system: &System) -> &VirtualMachine {
+        system.machines.iter().find(|machine| machine.kind == VirtualMachineKind::NetVm).unwrap()
+    }
+
+    fn text(system: &System, extra: &[String]) -> String {
+        String::from_utf8(netvm_parameters(system, netvm(system), extra).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_default_and_test_systems_give_netvm_its_port_and_app_channel() {
+        assert_eq!(text(&SYSTEM, &[]), "listen-port 4001\napplication app app-netvm\n");
+        // The test system's extra channels do not end at netvm.
+        assert_eq!(text(&TEST, &[]), "listen-port 4001\napplication app app-netvm\n");
+    }
+
+    #[test]
+    fn extra_bootstrap_addresses_follow_the_manifests() {
+        let dns = "/dns4/peer.example/tcp/4003/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+        let machine = VirtualMachine {
+            p2p: Some(P2pSettings { listen_port: 4101, bootstrap: &[PEER] }),
+            ..*netvm(&SYSTEM)
+        };
+        let parameters = netvm_parameters(&SYSTEM, &machine, &[dns.to_string()]).unwrap();
+        assert_eq!(
+            String::from_utf8(parameters).unwrap(),
+            format!(
+                "listen-port 4101\nbootstrap {PEER}\nbootstrap {dns}\napplication app app-netvm\n"
+            )
+        );
+    }
+
+    /// A VM of `kind` with `channels`, for [`FOUR`].
+    const fn machine(
+        name: &'static str,
+        kind: VirtualMachineKind,
+        channels: &'static [ChannelEnd],
+    ) -> VirtualMachine {
+        VirtualMachine {
+            name,
+            kind,
+            image: name,
+            cpus: &[2],
+            memory: Region { base: 0x5000_0000, size: 0x20_0000 },
+            guest_memory_base: 0x4000_0000,
+            primary: false,
+            restart: RestartPolicy::Stop,
+            devices: &[],
+            channels,
+            p2p: match kind {
+                VirtualMachineKind::NetVm => Some(P2pSettings::DEFAULT),
+                _ => None,
+            },
+        }
+    }
+
+    /// End `end` of channel `channel`, for [`FOUR`].
+    const fn end(channel: usize, end: u8) -> ChannelEnd {
+        ChannelEnd { channel, end, guest_address: 0x2000_0000 }
+    }
+
+    /// A channel between `ends`, for [`FOUR`].
+    const fn channel(name: &'static str, ends: [usize; 2]) -> Channel {
+        Channel {
+            name,
+            ends,
+            direction: Direction::Both,
+            ring_size: 0x1000,
+            memory: Region { base: 0x7000_0000, size: 0x7000 },
+        }
+    }
+
+    /// netvm, two app VMs and chainvm; netvm is the first end of some
+    /// channels and the second of others.
+    const FOUR: System = System {
+        name: "four",
+        machines: &[
+            machine("net", VirtualMachineKind::NetVm, &[end(0, 0), end(1, 1), end(2, 0)]),
+            machine("wallet", VirtualMachineKind::App, &[end(0, 1)]),
+            machine("chain", VirtualMachineKind::ChainVm, &[end(1, 0), end(3, 0)]),
+            machine("chat", VirtualMachineKind::App, &[end(2, 1), end(3, 1)]),
+        ],
+        channels: &[
+            channel("to-wallet", [0, 1]),
+            channel("chain-net", [2, 0]),
+            channel("net-chat", [0, 3]),
+            channel("chain-chat", [2, 3]),
+        ],
+    };
+
+    #[test]
+    fn every_channel_to_an_app_vm_is_an_application_line() {
+        assert_eq!(
+            text(&FOUR, &[]),
+            "listen-port 4001\napplication wallet to-wallet\napplication chat net-chat\n"
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_long_texts_and_other_vms_are_refused() {
+        let netvm = netvm(&SYSTEM);
+        let error =
+            netvm_parameters(&SYSTEM, netvm, &["/ip4/10.0.2.2/tcp/4002".into()]).unwrap_err();
+        assert_eq!(
+            error,
+            ParameterError::MalformedBootstrap {
+                address: "/ip4/10.0.2.2/tcp/4002".into(),
+                reason: MultiaddrError::WrongComponentCount,
+            }
+        );
+        assert!(error.to_string().contains("exactly the six components"), "{error}");
+        // A line break would forge a line of its own.
+        let forged = format!("{PEER}\napplication evil app-netvm");
+        assert!(netvm_parameters(&SYSTEM, netvm, &[forged]).is_err());
+
+        // Each line is "bootstrap " (10 bytes), the address and '\n'; the
+        // text starts with 17 bytes of listen-port and ends with 26 of
+        // application.
+        let line = 10 + PEER.len() + 1;
+        let fitting = (PARAMETER_PAGE_SIZE - 17 - 26) / line;
+        let many = vec![PEER.to_string(); fitting];
+        let parameters = netvm_parameters(&SYSTEM, netvm, &many).unwrap();
+        assert_eq!(parameters.len(), 17 + 26 + fitting * line);
+        let more = vec![PEER.to_string(); fitting + 1];
+        let error = netvm_parameters(&SYSTEM, netvm, &more).unwrap_err();
+        assert_eq!(error, ParameterError::TooLong { length: 17 + 26 + (fitting + 1) * line });
+        assert!(error.to_string().contains("more than its 4096-byte parameter page"), "{error}");
+
+        let app = &SYSTEM.machines[SYSTEM.machine_index("app").unwrap()];
+        assert_eq!(netvm_parameters(&SYSTEM, app, &[]), Err(ParameterError::NotNetVm("app")));
+    }
+
+    #[test]
+    fn netvm_images_hold_the_binary_and_the_text() {
+        let netvm = netvm(&SYSTEM);
+        let images = netvm_images(&SYSTEM, netvm, &[7; 64], &[]).unwrap();
+        assert_eq!(images[0], (ImageKind::FlatBinary, vec![7; 64]));
+        assert_eq!(images[1], (ImageKind::Parameters, text(&SYSTEM, &[]).into_bytes()));
+        let index = SYSTEM.machine_index("netvm").unwrap();
+        let staging = staging_image(&SYSTEM, 1 << 20, |machine| {
+            Ok::<_, IndexError>(if machine.kind == VirtualMachineKind::NetVm {
+                images.clone()
+            } else {
+                Vec::new()
+            })
+        })
+        .unwrap();
+        let parsed = Index::parse(&staging).unwrap();
+        let parameters = parsed.find(index, ImageKind::Parameters).unwrap();
+        assert_eq!(parsed.bytes(&parameters), b"listen-port 4001\napplication app app-netvm\n");
+    }
 }

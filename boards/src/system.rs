@@ -134,6 +134,9 @@ pub struct VirtualMachine {
     pub devices: &'static [Device],
     /// Its ends of channels, in the order the discovery hypercall lists them.
     pub channels: &'static [ChannelEnd],
+    /// Its libp2p settings: `Some` for every netvm (the manifest's
+    /// `[vm.p2p]`, or the defaults), `None` for the other kinds.
+    pub p2p: Option<P2pSettings>,
 }
 
 impl VirtualMachine {
@@ -141,6 +144,25 @@ impl VirtualMachine {
     pub const fn guest_memory(&self) -> Region {
         Region { base: self.guest_memory_base, size: self.memory.size }
     }
+}
+
+/// How netvm takes part in the libp2p network: the host writes these into
+/// its parameter page (`staging::netvm_parameters`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct P2pSettings {
+    /// The TCP port it listens on.
+    pub listen_port: u16,
+    /// The multiaddrs of the peers it dials at start
+    /// (`/ip4/A.B.C.D/tcp/PORT/p2p/PEERID` or `/dns4/NAME/tcp/PORT/p2p/PEERID`).
+    pub bootstrap: &'static [&'static str],
+}
+
+impl P2pSettings {
+    /// The TCP port netvm listens on unless the manifest names another.
+    pub const DEFAULT_LISTEN_PORT: u16 = 4001;
+
+    /// The settings of a netvm whose manifest has no `[vm.p2p]` table.
+    pub const DEFAULT: Self = Self { listen_port: Self::DEFAULT_LISTEN_PORT, bootstrap: &[] };
 }
 
 /// A physical device given to one VM.

@@ -32,6 +32,7 @@ pub mod exception;
 pub mod gic;
 pub mod hypercall;
 pub mod message;
+pub mod messaging;
 pub mod mmu;
 pub mod parameters;
 pub mod service;

@@ -7,7 +7,8 @@
 //! channels, kept apart from the waiting so that it can be tested on the host.
 
 use crate::channel::{Change, Channel, ChannelError, Channels, IgnoreReason};
-use crate::message::{Message, MESSAGE_MAX};
+use crate::message::{DecodeError, Message, MESSAGE_MAX};
+use crate::messaging::Record;
 use crate::println;
 use crate::time::Instant;
 use core::time::Duration;
@@ -39,6 +40,14 @@ pub trait Handler {
     /// A pong arrived on `channel`.
     fn pong_received(&mut self, channel: &mut Channel, payload: &[u8]) {
         let _ = (channel, payload);
+    }
+
+    /// A messaging record ([`crate::messaging`]) arrived on `channel`.
+    /// Returns whether the program understood it; one it did not is counted
+    /// and reported like any other bad message.
+    fn record_received(&mut self, channel: &mut Channel, record: &[u8]) -> bool {
+        let _ = (channel, record);
+        false
     }
 
     /// Called after every pass over the channels, at `now`. Returns when the
@@ -143,6 +152,9 @@ impl Server {
                         // for room in the ring.
                         answered = true;
                     }
+                    Err(DecodeError::UnknownKind(kind))
+                        if Record::is_messaging_kind(kind)
+                            && handler.record_received(channel, &buffer[..length]) => {}
                     Err(error) => {
                         self.bad_messages += 1;
                         let record = &mut self.peers[channel.index()];
@@ -337,6 +349,41 @@ mod tests {
         peer_producer.send(&[KIND_PONG, 4, 2]).unwrap();
         Server::new().serve(&mut channels, &mut recorder);
         assert_eq!(recorder.pongs, [vec![4, 2]]);
+    }
+
+    /// Takes receipts, refuses anything else.
+    #[derive(Default)]
+    struct ReceiptTaker {
+        receipts: Vec<Vec<u8>>,
+    }
+
+    impl Handler for ReceiptTaker {
+        fn record_received(&mut self, _channel: &mut Channel, record: &[u8]) -> bool {
+            let taken = record.first() == Some(&crate::messaging::KIND_RECEIPT);
+            if taken {
+                self.receipts.push(record.to_vec());
+            }
+            taken
+        }
+    }
+
+    #[test]
+    fn messaging_records_go_to_the_handler() {
+        let region = Region::new();
+        let (mut channels, mut peer_producer, _) = setup(&region);
+        let mut server = Server::new();
+        let mut taker = ReceiptTaker::default();
+        let receipt = [crate::messaging::KIND_RECEIPT, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        peer_producer.send(&receipt).unwrap();
+        peer_producer.send(&[crate::messaging::KIND_ACCEPT, 1]).unwrap();
+        server.serve(&mut channels, &mut taker);
+        assert_eq!(taker.receipts, [receipt.to_vec()]);
+        // The one the handler did not understand counts as bad; with the
+        // default handler, so do all of them.
+        assert_eq!(server.bad_messages, 1);
+        peer_producer.send(&receipt).unwrap();
+        server.serve(&mut channels, &mut AnswerPings);
+        assert_eq!(server.bad_messages, 2);
     }
 
     #[test]

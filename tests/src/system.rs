@@ -2,7 +2,7 @@
 //! test guests with their scenarios, the Elastos VMs and optionally Linux)
 //! composed from the images `cargo xtask test` built, and QEMU started with it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use boards::staging::{self, LinuxImages};
 use boards::test_guest::Scenario;
@@ -40,6 +40,9 @@ pub enum SystemError {
     /// The images do not fit the staging region.
     #[error("the images do not fit the staging region: {0:?}")]
     Staging(boards::boot_image::IndexError),
+    /// netvm's parameters cannot be composed.
+    #[error("{0}")]
+    Parameters(#[from] staging::ParameterError),
 }
 
 impl From<boards::boot_image::IndexError> for SystemError {
@@ -73,6 +76,9 @@ pub struct SystemOptions {
     /// Another value for the NIC's `-netdev` (for instance with `hostfwd=`
     /// port forwards into the guests); it must keep `id=net0`.
     pub netdev: Option<String>,
+    /// Peers netvm dials at start besides the manifest's
+    /// (`/ip4/A.B.C.D/tcp/PORT/p2p/PEERID`), in its parameters.
+    pub bootstrap: Vec<String>,
 }
 
 fn variable(name: &'static str) -> Result<PathBuf, SystemError> {
@@ -109,29 +115,7 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
         )),
         None => None,
     };
-    let system = the_system(options);
-    let staging = staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
-        let flat = |parameter| {
-            read(guests.join(format!("{}.bin", machine.image)))
-                .map(|binary| staging::flat_images(&binary, parameter))
-        };
-        Ok::<_, SystemError>(match machine.kind {
-            VirtualMachineKind::Linux => linux
-                .as_ref()
-                .map(|(kernel, initramfs, command_line)| {
-                    LinuxImages { kernel, initramfs: Some(initramfs), command_line }.images()
-                })
-                .unwrap_or_default(),
-            VirtualMachineKind::Test => {
-                match options.scenarios.iter().find(|(name, _)| *name == machine.name) {
-                    Some((_, scenario)) => flat(Some(*scenario as u64))?,
-                    None => Vec::new(),
-                }
-            }
-            _ if options.elastos => flat(None)?,
-            _ => Vec::new(),
-        })
-    })?;
+    let staging = staging_image(options, &guests, linux)?;
     let folder = tempfile::tempdir()
         .map_err(|source| SystemError::File { path: std::env::temp_dir(), source })?;
     let path = folder.path().join("staging.bin");
@@ -173,11 +157,107 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
     Ok(System { qemu, artifacts, _staging: folder })
 }
 
+/// Linux's kernel, initramfs and command line.
+type LinuxParts<'a> = (Vec<u8>, Vec<u8>, &'a str);
+
+/// The staging image of the system `options` boot: the flat images from the
+/// folder `guests` (netvm's with its parameters, `options.bootstrap` after
+/// the manifest's peers), and `linux` for the Linux VM if given.
+fn staging_image(
+    options: &SystemOptions,
+    guests: &Path,
+    linux: Option<LinuxParts<'_>>,
+) -> Result<Vec<u8>, SystemError> {
+    let system = the_system(options);
+    staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
+        let binary = || read(guests.join(format!("{}.bin", machine.image)));
+        let flat = |parameter| binary().map(|binary| staging::flat_images(&binary, parameter));
+        Ok::<_, SystemError>(match machine.kind {
+            VirtualMachineKind::Linux => linux
+                .as_ref()
+                .map(|(kernel, initramfs, command_line)| {
+                    LinuxImages { kernel, initramfs: Some(initramfs), command_line }.images()
+                })
+                .unwrap_or_default(),
+            VirtualMachineKind::Test => {
+                match options.scenarios.iter().find(|(name, _)| *name == machine.name) {
+                    Some((_, scenario)) => flat(Some(*scenario as u64))?,
+                    None => Vec::new(),
+                }
+            }
+            VirtualMachineKind::NetVm if options.elastos => {
+                staging::netvm_images(system, machine, &binary()?, &options.bootstrap)?
+            }
+            _ if options.elastos => flat(None)?,
+            _ => Vec::new(),
+        })
+    })
+}
+
 /// The system `options` boot.
 pub fn the_system(options: &SystemOptions) -> &'static boards::System {
     if options.default_system {
         &qemu_virt::systems::SYSTEM
     } else {
         &qemu_virt::systems::TEST
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boards::boot_image::{ImageKind, Index};
+
+    const PEER: &str = "/ip4/10.0.2.2/tcp/4002/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+
+    /// A folder with a small image for every flat image the systems name.
+    fn guests() -> tempfile::TempDir {
+        let folder = tempfile::tempdir().unwrap();
+        for (number, name) in ["netvm", "chainvm", "app", "test-guest"].iter().enumerate() {
+            std::fs::write(folder.path().join(format!("{name}.bin")), [number as u8; 64]).unwrap();
+        }
+        folder
+    }
+
+    #[test]
+    fn netvm_gets_its_parameters_with_the_extra_bootstrap_peers() {
+        let folder = guests();
+        let options = SystemOptions {
+            default_system: true,
+            elastos: true,
+            bootstrap: vec![PEER.into()],
+            ..SystemOptions::default()
+        };
+        let staging = staging_image(&options, folder.path(), None).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        let system = the_system(&options);
+        let netvm = system.machine_index("netvm").unwrap();
+        let binary = index.find(netvm, ImageKind::FlatBinary).unwrap();
+        assert_eq!(index.bytes(&binary), [0; 64]);
+        let parameters = index.find(netvm, ImageKind::Parameters).unwrap();
+        let expected = format!("listen-port 4001\nbootstrap {PEER}\napplication app app-netvm\n");
+        assert_eq!(index.bytes(&parameters), expected.as_bytes());
+        let app = system.machine_index("app").unwrap();
+        assert!(index.find(app, ImageKind::FlatBinary).is_some());
+        assert!(index.find(app, ImageKind::Parameters).is_none());
+    }
+
+    #[test]
+    fn without_the_elastos_vms_netvm_stays_absent_and_bad_peers_are_refused() {
+        let folder = guests();
+        let options = SystemOptions { bootstrap: vec![PEER.into()], ..SystemOptions::default() };
+        let staging = staging_image(&options, folder.path(), None).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        let netvm = the_system(&options).machine_index("netvm").unwrap();
+        assert!(index.find(netvm, ImageKind::FlatBinary).is_none());
+
+        let options = SystemOptions {
+            elastos: true,
+            bootstrap: vec!["/ip4/10.0.2.2/tcp/4002/p2p/Qm0".into()],
+            ..SystemOptions::default()
+        };
+        let error = staging_image(&options, folder.path(), None).unwrap_err();
+        assert!(matches!(error, SystemError::Parameters(_)), "{error}");
+        assert!(error.to_string().contains("the peer id is empty or not base58"), "{error}");
     }
 }

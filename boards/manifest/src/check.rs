@@ -16,10 +16,11 @@ use crate::board::{Board, Region};
 use crate::error::{Diagnostic, Diagnostics, Position, Problem, Subject};
 use crate::model::{
     align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction, Machine,
-    MachineKind, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE,
-    GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES, MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT,
-    PAGE_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
+    MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_WINDOW_ALIGNMENT,
+    CHANNEL_WINDOW_BASE, GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES,
+    MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT, PAGE_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
 };
+use crate::multiaddr::check_bootstrap_address;
 use crate::raw::{ChannelTable, DeviceTable, MachineTable, Manifest, Size};
 
 /// Checks the manifest `text`, read from `path`, against `board`, and places
@@ -208,6 +209,7 @@ impl Checker<'_> {
                 machine_devices.push(checked);
                 mmio_spans.push(device.mmio.span());
             }
+            let p2p = self.p2p(table, kind, &subject);
             drafts.push(MachineDraft {
                 machine: Machine {
                     name: table.name.get_ref().clone(),
@@ -220,6 +222,7 @@ impl Checker<'_> {
                     restart,
                     devices: machine_devices,
                     channels: Vec::new(),
+                    p2p,
                 },
                 memory_span: table.memory.span(),
                 physical_base,
@@ -301,6 +304,46 @@ impl Checker<'_> {
                 RestartPolicy::Stop
             }
         }
+    }
+
+    /// The VM's libp2p settings: its `[vm.p2p]` table, checked, or the
+    /// defaults for a netvm without one; `None` for the other kinds.
+    fn p2p(
+        &mut self,
+        table: &MachineTable,
+        kind: Option<MachineKind>,
+        subject: &Subject,
+    ) -> Option<P2pSettings> {
+        let is_netvm = kind == Some(MachineKind::NetVm);
+        let Some(p2p) = &table.p2p else {
+            return is_netvm.then(P2pSettings::default);
+        };
+        // An unknown kind has been reported already.
+        if let Some(kind) = kind.filter(|_| !is_netvm) {
+            let problem = Problem::P2pNotNetVm(kind.name().to_owned());
+            self.report(p2p.span(), subject.clone(), problem);
+        }
+        let mut settings = P2pSettings::default();
+        if let Some(port) = &p2p.get_ref().listen_port {
+            match u16::try_from(*port.get_ref()) {
+                Ok(number) if number != 0 => settings.listen_port = number,
+                _ => {
+                    let problem = Problem::ListenPortOutOfRange(*port.get_ref());
+                    self.report(port.span(), subject.clone(), problem);
+                }
+            }
+        }
+        for address in &p2p.get_ref().bootstrap {
+            match check_bootstrap_address(address.get_ref()) {
+                Ok(()) => settings.bootstrap.push(address.get_ref().clone()),
+                Err(reason) => {
+                    let problem =
+                        Problem::MalformedBootstrap { address: address.get_ref().clone(), reason };
+                    self.report(address.span(), subject.clone(), problem);
+                }
+            }
+        }
+        is_netvm.then_some(settings)
     }
 
     /// Checks one device of VM `machine`: its name, MMIO window and

@@ -5,6 +5,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::board::Region;
+use crate::MultiaddrError;
 
 /// A place in a manifest, 1-based, the column counted in characters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +305,23 @@ pub enum Problem {
         machine: String,
         /// The limit.
         max: usize,
+    },
+    /// A `[vm.p2p]` table on a VM that is not a netvm.
+    #[error("only a netvm may have a [vm.p2p] table, not a VM of kind \"{0}\"")]
+    P2pNotNetVm(String),
+    /// A `listen-port` that is not a TCP port.
+    #[error("listen-port {0} is outside 1 to 65535")]
+    ListenPortOutOfRange(i64),
+    /// A `bootstrap` entry that does not look like a TCP multiaddr with a
+    /// peer id.
+    #[error(
+        "bootstrap address \"{address}\" is not /ip4/A.B.C.D/tcp/PORT/p2p/PEERID or /dns4/NAME/tcp/PORT/p2p/PEERID: {reason}"
+    )]
+    MalformedBootstrap {
+        /// The entry as written.
+        address: String,
+        /// What is wrong with it.
+        reason: MultiaddrError,
     },
     /// No free RAM left for a channel's region.
     #[error("its {} region does not fit in the free RAM (the largest free block is {})", Bytes(*.size), Bytes(*.largest))]

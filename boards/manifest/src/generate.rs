@@ -6,8 +6,8 @@ use crate::model::{CheckedSystem, RestartPolicy};
 /// The source of a constant `constant_name` of type `System` describing
 /// `system`. The source names `System`, `VirtualMachine`,
 /// `VirtualMachineKind`, `RestartPolicy`, `Device`, `Channel`, `ChannelEnd`,
-/// `Direction` and `Region` unqualified: the module that includes it brings
-/// them into scope.
+/// `Direction`, `P2pSettings` and `Region` unqualified: the module that
+/// includes it brings them into scope.
 pub fn generate(system: &CheckedSystem, constant_name: &str) -> String {
     let mut source = String::new();
     let mut line = |text: &str| {
@@ -73,6 +73,17 @@ pub fn generate(system: &CheckedSystem, constant_name: &str) -> String {
             }
             line("            ],");
         }
+        match &machine.p2p {
+            None => line("            p2p: None,"),
+            Some(p2p) => {
+                line("            p2p: Some(P2pSettings {");
+                line(&format!("                listen_port: {},", p2p.listen_port));
+                let bootstrap: Vec<String> =
+                    p2p.bootstrap.iter().map(|address| format!("{address:?}")).collect();
+                line(&format!("                bootstrap: &[{}],", bootstrap.join(", ")));
+                line("            }),");
+            }
+        }
         line("        },");
     }
     line("    ],");
@@ -122,7 +133,7 @@ pub fn hex(value: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Channel, ChannelEnd, Device, Direction, Machine, MachineKind};
+    use crate::model::{Channel, ChannelEnd, Device, Direction, Machine, MachineKind, P2pSettings};
 
     /// A small system: a VM with a device and a restart limit, a VM with
     /// the defaults, and a one-way channel between them.
@@ -138,6 +149,7 @@ mod tests {
             restart: RestartPolicy::Stop,
             devices: Vec::new(),
             channels: Vec::new(),
+            p2p: None,
         };
         let mut network = machine("network", MachineKind::NetVm, 0x5000_0000);
         network.primary = true;
@@ -148,6 +160,13 @@ mod tests {
             interrupts: vec![72, 73],
         });
         network.channels.push(ChannelEnd { channel: 0, end: 0, guest_address: 0x2000_0000 });
+        network.p2p = Some(P2pSettings {
+            listen_port: 4101,
+            bootstrap: vec![
+                "/ip4/10.0.2.2/tcp/4002/p2p/12D3KooWA".into(),
+                "/dns4/peer.example/tcp/4003/p2p/QmB".into(),
+            ],
+        });
         let mut guest = machine("guest", MachineKind::Test, 0x5020_0000);
         guest.channels.push(ChannelEnd { channel: 0, end: 1, guest_address: 0x2000_0000 });
         CheckedSystem {
@@ -175,10 +194,10 @@ mod tests {
             "            memory: Region { base: 0x5000_0000, size: 0x20_0000 },\n            guest_memory_base: 0x4000_0000,\n            primary: true,\n",
             "            restart: RestartPolicy::Restart { limit: 3 },\n",
             "                Device {\n                    name: \"nic\",\n                    mmio: Region { base: 0xa00_3000, size: 0x1000 },\n                    interrupts: &[72, 73],\n                },\n",
-            "                ChannelEnd { channel: 0, end: 0, guest_address: 0x2000_0000 },\n",
+            "                ChannelEnd { channel: 0, end: 0, guest_address: 0x2000_0000 },\n            ],\n            p2p: Some(P2pSettings {\n                listen_port: 4101,\n                bootstrap: &[\"/ip4/10.0.2.2/tcp/4002/p2p/12D3KooWA\", \"/dns4/peer.example/tcp/4003/p2p/QmB\"],\n            }),\n        },\n",
             "            kind: VirtualMachineKind::Test,\n            image: \"test-guest\",\n",
             "            restart: RestartPolicy::Stop,\n            devices: &[],\n",
-            "                ChannelEnd { channel: 0, end: 1, guest_address: 0x2000_0000 },\n",
+            "                ChannelEnd { channel: 0, end: 1, guest_address: 0x2000_0000 },\n            ],\n            p2p: None,\n        },\n",
             "        Channel {\n            name: \"uplink\",\n            ends: [0, 1],\n            direction: Direction::FirstToSecond,\n            ring_size: 0x1000,\n            memory: Region { base: 0x7fff_c000, size: 0x4000 },\n        },\n",
         ];
         for item in expected {
@@ -197,6 +216,7 @@ mod tests {
         system.description = None;
         for machine in &mut system.machines {
             machine.channels.clear();
+            machine.p2p = None;
             machine.restart = RestartPolicy::Restart { limit: u32::MAX };
         }
         let source = generate(&system, "SMALL");
@@ -204,7 +224,7 @@ mod tests {
             "/// The system called `small`, from `boards/sample/small.toml`.\npub const SMALL"
         ));
         assert!(source.contains("RestartPolicy::Restart { limit: u32::MAX }"));
-        assert!(source.contains("            channels: &[],\n"));
+        assert!(source.contains("            channels: &[],\n            p2p: None,\n        },\n"));
         assert!(source.contains("    channels: &[],\n};"));
     }
 

@@ -16,6 +16,10 @@ mod check;
 mod error;
 mod generate;
 mod model;
+// The same file as `boards::multiaddr`, so that the build and the host tools
+// check bootstrap addresses alike (this crate cannot depend on `boards`).
+#[path = "../../src/multiaddr.rs"]
+mod multiaddr;
 mod raw;
 
 use std::path::Path;
@@ -26,11 +30,12 @@ pub use error::{Bytes, Diagnostic, Diagnostics, Error, Position, Problem, Subjec
 pub use generate::{generate, hex};
 pub use model::{
     align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction, Machine,
-    MachineKind, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_STATUS_SIZE, CHANNEL_WINDOW_ALIGNMENT,
-    CHANNEL_WINDOW_BASE, DOORBELL_INTERRUPT_BASE, GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE,
-    MAX_MACHINES, MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT, PAGE_SIZE, RING_CONTROL_SIZE, RING_SIZE_MAX,
-    RING_SIZE_MIN,
+    MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_STATUS_SIZE,
+    CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, DEFAULT_LISTEN_PORT, DOORBELL_INTERRUPT_BASE,
+    GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES, MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT,
+    PAGE_SIZE, RING_CONTROL_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
 };
+pub use multiaddr::{check_bootstrap_address, MultiaddrError};
 
 /// Reads the manifest at `path` and [`check`]s it against `board`.
 pub fn check_file(path: &Path, board: &Board) -> Result<CheckedSystem, Error> {

@@ -38,6 +38,9 @@ pub const MAX_CHANNELS_PER_MACHINE: usize = hypercall_abi::MAX_CHANNELS_PER_MACH
 pub const DOORBELL_INTERRUPT_BASE: u32 = hypercall_abi::DOORBELL_INTERRUPT_BASE;
 /// The longest channel name.
 pub const CHANNEL_NAME_MAX: usize = hypercall_abi::CHANNEL_NAME_MAX;
+/// The TCP port a netvm listens on unless its `[vm.p2p]` names another
+/// (`boards::P2pSettings::DEFAULT_LISTEN_PORT`).
+pub const DEFAULT_LISTEN_PORT: u16 = 4001;
 
 /// Bytes of a channel region: the status page, then one ring (two pages of
 /// control and `ring_size` bytes of data) per direction. The same formula as
@@ -195,6 +198,25 @@ pub struct Machine {
     pub devices: Vec<Device>,
     /// Its channel ends, in manifest order.
     pub channels: Vec<ChannelEnd>,
+    /// Its libp2p settings: `Some` for every netvm (its `[vm.p2p]`, or the
+    /// defaults), `None` for the other kinds.
+    pub p2p: Option<P2pSettings>,
+}
+
+/// A netvm's checked libp2p settings (`boards::P2pSettings`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct P2pSettings {
+    /// The TCP port it listens on.
+    pub listen_port: u16,
+    /// The multiaddrs of the peers it dials at start, in manifest order.
+    pub bootstrap: Vec<String>,
+}
+
+impl Default for P2pSettings {
+    /// The settings of a netvm without a `[vm.p2p]` table.
+    fn default() -> Self {
+        Self { listen_port: DEFAULT_LISTEN_PORT, bootstrap: Vec::new() }
+    }
 }
 
 /// A checked device.

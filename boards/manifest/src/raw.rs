@@ -45,6 +45,21 @@ pub(crate) struct MachineTable {
     pub restart_limit: Option<Spanned<u32>>,
     #[serde(default, rename = "device")]
     pub devices: Vec<DeviceTable>,
+    /// The `[vm.p2p]` table (netvm only).
+    pub p2p: Option<Spanned<P2pTable>>,
+}
+
+/// A netvm's `[vm.p2p]` table: how it takes part in the libp2p network.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct P2pTable {
+    /// The TCP port it listens on; read as any integer so that the checks,
+    /// not the parser, report one out of range.
+    #[serde(rename = "listen-port")]
+    pub listen_port: Option<Spanned<i64>>,
+    /// The multiaddrs of the peers it dials at start.
+    #[serde(default)]
+    pub bootstrap: Vec<Spanned<String>>,
 }
 
 /// One `[[vm.device]]` table.

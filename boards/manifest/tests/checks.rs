@@ -437,3 +437,81 @@ fn restart_policies_are_checked() {
     let system = checked(&text).unwrap();
     assert_eq!(system.machines[0].restart, system_manifest::RestartPolicy::Restart { limit: 3 });
 }
+
+/// [`VALID`] with its second VM of kind `kind` and a `[vm.p2p]` table whose
+/// body, from line 17, is `body`.
+fn with_p2p(kind: &str, body: &str) -> String {
+    VALID.replace(
+        "kind = \"app\"\ncpus = [1]\nmemory = \"16M\"\n",
+        &format!("kind = \"{kind}\"\ncpus = [1]\nmemory = \"16M\"\n\n[vm.p2p]\n{body}"),
+    )
+}
+
+/// A well-formed bootstrap address.
+const PEER: &str =
+    "/ip4/10.0.2.2/tcp/4002/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+
+#[test]
+fn a_netvm_gets_its_p2p_settings_or_the_defaults() {
+    let text = VALID.replace("kind = \"app\"", "kind = \"netvm\"");
+    let system = checked(&text).unwrap();
+    let defaults = system_manifest::P2pSettings { listen_port: 4001, bootstrap: Vec::new() };
+    assert_eq!(system.machines[1].p2p, Some(defaults));
+    assert_eq!(system.machines[0].p2p, None, "only a netvm has p2p settings");
+    let dns = "/dns4/peer.example/tcp/4003/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+    let body = format!("listen-port = 4101\nbootstrap = [\"{PEER}\", \"{dns}\"]\n");
+    let system = checked(&with_p2p("netvm", &body)).unwrap();
+    let p2p = system.machines[1].p2p.as_ref().unwrap();
+    assert_eq!(p2p.listen_port, 4101);
+    assert_eq!(p2p.bootstrap, [PEER, dns]);
+    // An empty table is the defaults.
+    let system = checked(&with_p2p("netvm", "")).unwrap();
+    assert_eq!(system.machines[1].p2p.as_ref().unwrap().listen_port, 4001);
+    assert!(system.machines[1].p2p.as_ref().unwrap().bootstrap.is_empty());
+}
+
+#[test]
+fn only_a_netvm_may_have_p2p_settings() {
+    assert_problem(
+        &with_p2p("app", "listen-port = 4001\n"),
+        16,
+        "vm \"second\": only a netvm may have a [vm.p2p] table, not a VM of kind \"app\"",
+    );
+    assert_problem(&with_p2p("chainvm", "bootstrap = []\n"), 16, "not a VM of kind \"chainvm\"");
+}
+
+#[test]
+fn listen_ports_are_tcp_ports() {
+    for port in ["0", "65536", "-1"] {
+        let text = with_p2p("netvm", &format!("listen-port = {port}\n"));
+        assert_problem(&text, 17, &format!("listen-port {port} is outside 1 to 65535"));
+    }
+    let system = checked(&with_p2p("netvm", "listen-port = 65535\n")).unwrap();
+    assert_eq!(system.machines[1].p2p.as_ref().unwrap().listen_port, 65535);
+    assert_problem(&with_p2p("netvm", "listen-port = \"4001\"\n"), 17, "invalid type: string");
+    assert_problem(&with_p2p("netvm", "listen_port = 4001\n"), 17, "listen_port");
+}
+
+#[test]
+fn bootstrap_entries_must_be_tcp_multiaddrs_with_a_peer_id() {
+    let body = format!("bootstrap = [\n  \"{PEER}\",\n  \"/ip4/10.0.2/tcp/4002/p2p/Qm\",\n]\n");
+    let text = with_p2p("netvm", &body);
+    assert_problem(
+        &text,
+        19,
+        "bootstrap address \"/ip4/10.0.2/tcp/4002/p2p/Qm\" is not /ip4/A.B.C.D/tcp/PORT/p2p/PEERID or /dns4/NAME/tcp/PORT/p2p/PEERID: the ip4 address is not four numbers from 0 to 255",
+    );
+    assert_eq!(checked(&text).unwrap_err()[0].position.column, 3);
+    for (address, reason) in [
+        ("/ip4/10.0.2.2/udp/4002/p2p/Qm", "not followed by /tcp/"),
+        ("/ip4/10.0.2.2/tcp/70000/p2p/Qm", "the TCP port is not a number from 1 to 65535"),
+        ("/ip4/10.0.2.2/tcp/4002/p2p/", "the peer id is empty or not base58"),
+        ("/ip4/10.0.2.2/tcp/4002/p2p/Qm0", "the peer id is empty or not base58"),
+        ("/dns4/peer_one/tcp/4002/p2p/Qm", "the dns4 name"),
+        ("/ip6/::1/tcp/4002/p2p/Qm", "does not start with /ip4/ or /dns4/"),
+        ("/ip4/10.0.2.2/tcp/4002", "exactly the six components"),
+    ] {
+        let text = with_p2p("netvm", &format!("bootstrap = [\"{address}\"]\n"));
+        assert_problem(&text, 17, reason);
+    }
+}

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use system_manifest::{
-    channel_region_size, check_file, CheckedSystem, Direction, MachineKind, Region, RestartPolicy,
+    channel_region_size, check_file, CheckedSystem, Direction, MachineKind, P2pSettings, Region,
+    RestartPolicy,
 };
 
 #[allow(dead_code, reason = "the checks read only some of the board's constants")]
@@ -50,6 +51,7 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
     assert_eq!(netvm.devices[0].name, "nic");
     assert_eq!(netvm.devices[0].mmio, Region { base: 0x0a00_3000, size: 0x1000 });
     assert_eq!(netvm.devices[0].interrupts, (72..=79).collect::<Vec<_>>());
+    assert_eq!(netvm.p2p, Some(P2pSettings { listen_port: 4001, bootstrap: Vec::new() }));
 
     let chainvm = system.machine("chainvm").unwrap();
     assert_eq!(chainvm.image, "chainvm");
@@ -58,6 +60,7 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
     assert_eq!(app.memory, Region { base: FIRST_FREE + (48 << 20), size: 16 << 20 });
     for machine in &system.machines {
         assert_eq!(machine.guest_memory_base, 0x4000_0000);
+        assert_eq!(machine.p2p.is_some(), machine.kind == MachineKind::NetVm, "{}", machine.name);
     }
 }
 
@@ -107,6 +110,7 @@ fn test_system_adds_the_test_guests_and_their_channels() {
             (&default.name, default.kind, &default.cpus)
         );
         assert_eq!((test.memory, &test.devices), (default.memory, &default.devices));
+        assert_eq!(test.p2p, default.p2p);
         assert_eq!(test.channels[..default.channels.len()], default.channels[..]);
     }
     let names: Vec<_> = system.machines.iter().map(|machine| machine.name.as_str()).collect();
@@ -168,4 +172,7 @@ fn the_documented_example_passes() {
     assert_eq!(app.memory.size, 16 << 20);
     assert_eq!(system.machine("linux").unwrap().image, "linux");
     assert_eq!(system.channel("app-netvm").unwrap().ends, [2, 1]);
+    let p2p = system.machine("netvm").unwrap().p2p.clone().unwrap();
+    assert_eq!(p2p.listen_port, 4001);
+    assert_eq!(p2p.bootstrap.len(), 1);
 }

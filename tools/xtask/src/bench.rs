@@ -176,7 +176,12 @@ fn only(
         let path = images.guest(machine.image);
         let binary = std::fs::read(&path)
             .map_err(|source| Error::File { path: path.display().to_string(), source })?;
-        Ok::<_, Error>(boards::staging::flat_images(&binary, *parameter))
+        Ok::<_, Error>(match machine.kind {
+            boards::VirtualMachineKind::NetVm => {
+                boards::staging::netvm_images(system, machine, &binary, &[])?
+            }
+            _ => boards::staging::flat_images(&binary, *parameter),
+        })
     })
 }
 
@@ -329,9 +334,12 @@ fn linux_download(
                     command_line: &command_line,
                 }
                 .images(),
-                boards::VirtualMachineKind::NetVm => {
-                    boards::staging::flat_images(&read(&images.guest(machine.image))?, None)
-                }
+                boards::VirtualMachineKind::NetVm => boards::staging::netvm_images(
+                    system,
+                    machine,
+                    &read(&images.guest(machine.image))?,
+                    &[],
+                )?,
                 _ => Vec::new(),
             })
         })?;

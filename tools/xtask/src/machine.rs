@@ -8,7 +8,7 @@ use boards::boot_image::IndexError;
 use boards::qemu_virt;
 use boards::staging::{self, LinuxImages};
 use boards::test_guest::Scenario;
-use boards::{System, VirtualMachineKind};
+use boards::{System, VirtualMachine, VirtualMachineKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,8 +16,12 @@ use std::process::Command;
 pub const DEFAULT_COMMAND_LINE: &str =
     "console=ttyAMA0 earlycon=pl011,mmio32,0x9000000 rdinit=/init";
 
+/// The host port `run` forwards to netvm's libp2p listen port unless told
+/// otherwise.
+pub const DEFAULT_P2P_PORT: u16 = 4001;
+
 /// Options shared by `run` and `gdb`.
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct MachineOptions {
     /// The CPU model (cortex-a53 or cortex-a72).
     #[arg(long, default_value = "cortex-a53")]
@@ -45,6 +49,32 @@ pub struct MachineOptions {
     /// Extra arguments passed to QEMU as they are (e.g. -icount shift=0,sleep=off).
     #[arg(long = "qemu-argument", value_name = "ARGUMENT", allow_hyphen_values = true)]
     pub qemu_arguments: Vec<String>,
+    /// The host TCP port (on 127.0.0.1) forwarded to netvm's libp2p listen port; 0 forwards
+    /// none.
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_P2P_PORT)]
+    pub p2p_port: u16,
+    /// A peer netvm dials at start, after the manifest's: /ip4/A.B.C.D/tcp/PORT/p2p/PEERID or
+    /// /dns4/NAME/tcp/PORT/p2p/PEERID. Repeatable.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+}
+
+impl Default for MachineOptions {
+    /// What the command line gives without options.
+    fn default() -> Self {
+        Self {
+            cpu: "cortex-a53".into(),
+            system: "system".into(),
+            scenarios: Vec::new(),
+            kernel: None,
+            initrd: None,
+            cmdline: None,
+            no_linux: false,
+            qemu_arguments: Vec::new(),
+            p2p_port: DEFAULT_P2P_PORT,
+            bootstrap: Vec::new(),
+        }
+    }
 }
 
 const SUPPORTED_CPUS: [&str; 2] = ["cortex-a53", "cortex-a72"];
@@ -146,13 +176,16 @@ pub fn system(name: &str) -> Result<&'static System> {
 }
 
 /// The staging image of `system`: Linux's images (if given) for the Linux
-/// VM, the built flat image of every Elastos VM, and the test guest with its
-/// scenario for each test VM named in `scenarios` (the others stay absent).
+/// VM, the built flat image of every Elastos VM (netvm's with its
+/// parameters, `bootstrap` after the manifest's peers), and the test guest
+/// with its scenario for each test VM named in `scenarios` (the others stay
+/// absent).
 pub fn staging_image(
     system: &System,
     images: &Images,
     scenarios: &[(String, Scenario)],
     linux: Option<&LinuxBoot>,
+    bootstrap: &[String],
 ) -> Result<Vec<u8>> {
     for (name, _) in scenarios {
         let machine = system.machine_index(name).map(|index| &system.machines[index]);
@@ -189,11 +222,17 @@ pub fn staging_image(
                     None => Vec::new(),
                 }
             }
+            VirtualMachineKind::NetVm => staging::netvm_images(
+                system,
+                machine,
+                &read(&images.guest(machine.image))?,
+                bootstrap,
+            )?,
             _ => staging::flat_images(&read(&images.guest(machine.image))?, None),
         })
     });
     staging.map_err(|error| match error {
-        Error::Usage(_) | Error::File { .. } => error,
+        Error::Usage(_) | Error::File { .. } | Error::Parameters(_) => error,
         other => Error::Usage(format!(
             "the images do not fit the {} MiB staging region: {other}",
             qemu_virt::STAGING.size >> 20
@@ -227,6 +266,40 @@ pub fn parse_scenarios(texts: &[String]) -> Result<Vec<(String, Scenario)>> {
         .collect()
 }
 
+/// The system's netvm, if it has one.
+pub fn netvm(system: &System) -> Option<&VirtualMachine> {
+    system.machines.iter().find(|machine| machine.kind == VirtualMachineKind::NetVm)
+}
+
+/// Checks that `bootstrap` can go into the system's netvm parameters: the
+/// system has a netvm, each address is well-formed, and the text fits.
+pub fn check_bootstrap(system: &System, bootstrap: &[String]) -> Result<()> {
+    match netvm(system) {
+        Some(netvm) => {
+            staging::netvm_parameters(system, netvm, bootstrap)?;
+            Ok(())
+        }
+        None if bootstrap.is_empty() => Ok(()),
+        None => Err(Error::Usage(format!(
+            "system {} has no netvm to dial the --bootstrap peers",
+            system.name
+        ))),
+    }
+}
+
+/// The value of `-netdev` for QEMU's user network: with `p2p_port` not 0,
+/// the host's `127.0.0.1:p2p_port` is forwarded to the libp2p listen port
+/// of the system's netvm.
+pub fn netdev(system: &System, p2p_port: u16) -> String {
+    let listen_port = netvm(system).and_then(|netvm| netvm.p2p).map(|p2p| p2p.listen_port);
+    match listen_port {
+        Some(listen_port) if p2p_port != 0 => {
+            format!("user,id=net0,hostfwd=tcp:127.0.0.1:{p2p_port}-:{listen_port}")
+        }
+        _ => "user,id=net0".into(),
+    }
+}
+
 /// Where `run` writes its staging image.
 pub fn staging_path() -> PathBuf {
     workspace_root().join("target/elastos/staging.bin")
@@ -240,7 +313,8 @@ pub fn prepare(
     linux: Option<&LinuxBoot>,
 ) -> Result<Vec<String>> {
     let scenarios = parse_scenarios(&options.scenarios)?;
-    let staging = staging_image(system(&options.system)?, images, &scenarios, linux)?;
+    let staging =
+        staging_image(system(&options.system)?, images, &scenarios, linux, &options.bootstrap)?;
     let path = staging_path();
     write_file(&path, &staging)?;
     command_line(options, images)
@@ -249,7 +323,12 @@ pub fn prepare(
 /// The command line of `cargo xtask run` (the staging image at [`staging_path`]).
 pub fn command_line(options: &MachineOptions, images: &Images) -> Result<Vec<String>> {
     parse_scenarios(&options.scenarios)?;
+    let system = system(&options.system)?;
+    check_bootstrap(system, &options.bootstrap)?;
     let mut line = machine_arguments(&options.cpu, images.hypervisor_for(&options.system)?)?;
+    if let Some(position) = line.iter().position(|argument| argument == "-netdev") {
+        line[position + 1] = netdev(system, options.p2p_port);
+    }
     line.extend(staging_arguments(&staging_path()));
     line.extend(options.qemu_arguments.iter().cloned());
     line.push("-nographic".into());
@@ -339,7 +418,9 @@ mod tests {
         let linux = LinuxBoot { kernel, initramfs: None, command_line: "console=ttyAMA0".into() };
         let test = system("test").unwrap();
         let scenarios = parse_scenarios(&["beta=escape".to_string()]).unwrap();
-        let staging = staging_image(test, &images, &scenarios, Some(&linux)).unwrap();
+        let peer = "/dns4/peer.example/tcp/4002/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+        let staging =
+            staging_image(test, &images, &scenarios, Some(&linux), &[peer.into()]).unwrap();
         let index = Index::parse(&staging).unwrap();
         let beta = test.machine_index("beta").unwrap();
         let alpha = test.machine_index("alpha").unwrap();
@@ -349,6 +430,13 @@ mod tests {
         let netvm = test.machine_index("netvm").unwrap();
         let binary = index.find(netvm, ImageKind::FlatBinary).unwrap();
         assert_eq!(index.bytes(&binary), [1u8; 100]);
+        let parameters = index.find(netvm, ImageKind::Parameters).unwrap();
+        let expected = format!("listen-port 4001\nbootstrap {peer}\napplication app app-netvm\n");
+        assert_eq!(index.bytes(&parameters), expected.as_bytes());
+        let chainvm = test.machine_index("chainvm").unwrap();
+        assert!(index.find(chainvm, ImageKind::Parameters).is_none());
+        let error = staging_image(test, &images, &[], None, &["/ip4/1.2.3.4".into()]).unwrap_err();
+        assert!(error.to_string().contains("bootstrap address \"/ip4/1.2.3.4\""), "{error}");
         let linux_index = test.machine_index("linux").unwrap();
         let command_line = index.find(linux_index, ImageKind::CommandLine).unwrap();
         assert_eq!(index.bytes(&command_line), b"console=ttyAMA0");
@@ -359,9 +447,9 @@ mod tests {
         assert!(index.find(linux_index, ImageKind::Initramfs).is_none());
         assert!(parse_scenarios(&["nobody".to_string()]).is_err());
         let nobody = [("nobody".to_string(), Scenario::Greet)];
-        assert!(staging_image(test, &images, &nobody, None).is_err());
+        assert!(staging_image(test, &images, &nobody, None, &[]).is_err());
         let not_a_test_vm = [("netvm".to_string(), Scenario::Greet)];
-        assert!(staging_image(test, &images, &not_a_test_vm, None).is_err());
+        assert!(staging_image(test, &images, &not_a_test_vm, None, &[]).is_err());
         assert!(system("nonsense").is_err());
         std::fs::remove_dir_all(folder).unwrap();
     }
@@ -384,5 +472,53 @@ mod tests {
         let error = linux_boot(&options).unwrap_err().to_string();
         assert!(error.contains("missing.cpio: no such file"), "{error}");
         std::fs::remove_dir_all(folder).unwrap();
+    }
+
+    #[test]
+    fn the_p2p_port_is_forwarded_to_netvms_listen_port() {
+        let images = Images::expected();
+        let netdev_of = |options: &MachineOptions| {
+            let line = command_line(options, &images).unwrap();
+            let position = line.iter().position(|argument| argument == "-netdev").unwrap();
+            line[position + 1].clone()
+        };
+        let options = MachineOptions::default();
+        assert_eq!(netdev_of(&options), "user,id=net0,hostfwd=tcp:127.0.0.1:4001-:4001");
+        let options = MachineOptions { p2p_port: 14001, ..MachineOptions::default() };
+        assert_eq!(netdev_of(&options), "user,id=net0,hostfwd=tcp:127.0.0.1:14001-:4001");
+        let options = MachineOptions { p2p_port: 0, ..MachineOptions::default() };
+        assert_eq!(netdev_of(&options), "user,id=net0");
+        let options = MachineOptions { system: "test".into(), ..MachineOptions::default() };
+        assert_eq!(netdev_of(&options), "user,id=net0,hostfwd=tcp:127.0.0.1:4001-:4001");
+
+        // The forward follows the manifest's listen port.
+        let mut netvm = *netvm(system("system").unwrap()).unwrap();
+        netvm.p2p = Some(boards::P2pSettings { listen_port: 4101, bootstrap: &[] });
+        let machines: &'static [VirtualMachine] = Box::leak(Box::new([netvm]));
+        let alone = System { name: "alone", machines, channels: &[] };
+        assert_eq!(netdev(&alone, 4001), "user,id=net0,hostfwd=tcp:127.0.0.1:4001-:4101");
+        let nobody = System { name: "nobody", machines: &[], channels: &[] };
+        assert_eq!(netdev(&nobody, 4001), "user,id=net0");
+    }
+
+    #[test]
+    fn bootstrap_options_are_checked_before_qemu_starts() {
+        let images = Images::expected();
+        let peer = "/ip4/10.0.2.2/tcp/4002/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+        let options = MachineOptions {
+            bootstrap: vec![peer.into(), peer.into()],
+            ..MachineOptions::default()
+        };
+        command_line(&options, &images).unwrap();
+        let options = MachineOptions {
+            bootstrap: vec![peer.into(), "/ip4/10.0.2.2/tcp/4002/p2p/".into()],
+            ..MachineOptions::default()
+        };
+        let error = command_line(&options, &images).unwrap_err().to_string();
+        assert!(error.contains("the peer id is empty or not base58"), "{error}");
+        let nobody = System { name: "nobody", machines: &[], channels: &[] };
+        assert!(check_bootstrap(&nobody, &[]).is_ok());
+        let error = check_bootstrap(&nobody, &[peer.into()]).unwrap_err().to_string();
+        assert_eq!(error, "system nobody has no netvm to dial the --bootstrap peers");
     }
 }

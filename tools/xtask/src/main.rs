@@ -61,6 +61,10 @@ pub enum Error {
     /// The command line asked for something that does not exist.
     #[error("{0}")]
     Usage(String),
+    /// netvm's parameters cannot be composed (a malformed `--bootstrap`, or
+    /// too many of them).
+    #[error("{0}")]
+    Parameters(#[from] boards::staging::ParameterError),
     /// A benchmark run did not print its figures.
     #[error("benchmark output not found: {0}")]
     Benchmark(String),

@@ -7,7 +7,8 @@
 //! ok`; every tenth second prints `alive, N pongs`. A peer that sends garbage,
 //! corrupts its ring or restarts over and over costs a log line, never the VM.
 //! With word 0 of its parameter page set to 1, it measures its channels
-//! instead (`benchmark`). WebAssembly dapps and their host API come later.
+//! instead (`benchmark`). Messages from peers on the network arrive through
+//! netvm and are answered ([`messages`]). WebAssembly dapps and their host API come later.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -33,6 +34,7 @@ const ALIVE_EVERY: u64 = 10;
 
 #[cfg(target_os = "none")]
 mod benchmark;
+mod messages;
 
 #[cfg(target_os = "none")]
 fn main() -> ! {
@@ -115,6 +117,8 @@ struct App {
     pongs: u64,
     /// Per channel, by index.
     round_trips: [RoundTrips; MAX_CHANNELS_PER_MACHINE],
+    /// Messages to and from peers on the network, through netvm.
+    messages: messages::Messages,
 }
 
 impl App {
@@ -125,6 +129,7 @@ impl App {
             next_round: None,
             pongs: 0,
             round_trips: [RoundTrips::default(); MAX_CHANNELS_PER_MACHINE],
+            messages: messages::Messages::default(),
         }
     }
 
@@ -170,7 +175,16 @@ impl Handler for App {
         }
     }
 
+    fn record_received(&mut self, channel: &mut Channel, record: &[u8]) -> bool {
+        self.messages.record(channel, record)
+    }
+
     fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
+        if self.messages.bursting() {
+            for channel in channels.iter_mut() {
+                self.messages.pump(channel);
+            }
+        }
         let due = *self.next_round.get_or_insert(now + PING_INTERVAL);
         if now < due {
             return Some(due);

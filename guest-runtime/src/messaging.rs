@@ -1,0 +1,437 @@
+//! Messages between app VMs and peers on the network, as they cross the
+//! channel between an app VM and netvm. netvm carries them over libp2p as
+//! `/elastos/msg/1.0.0` requests and receipts (docs/messaging.md); an app VM
+//! never sees a socket, only these four records.
+//!
+//! Each record is a [`crate::message`] kind byte and a payload; integers are
+//! little-endian, and a name or peer is one length byte and its bytes:
+//!
+//! | kind | record  | from  | payload                                        |
+//! |------|---------|-------|------------------------------------------------|
+//! | 4    | send    | app   | id u64, peer, recipient, body                  |
+//! | 5    | receipt | netvm | id u64, status u8                              |
+//! | 6    | deliver | netvm | delivery u64, peer, sender, body               |
+//! | 7    | accept  | app   | delivery u64, status u8                        |
+//!
+//! `peer` is the binary PeerId (a multihash) of the remote node. The app VM
+//! numbers what it sends (`id`); netvm answers every send with exactly one
+//! receipt. netvm numbers what it delivers (`delivery`); the app answers
+//! each with an accept, which netvm turns into the receipt the remote peer
+//! waits for.
+
+use core::fmt;
+
+/// The kind byte of a send.
+pub const KIND_SEND: u8 = 4;
+/// The kind byte of a receipt.
+pub const KIND_RECEIPT: u8 = 5;
+/// The kind byte of a delivery.
+pub const KIND_DELIVER: u8 = 6;
+/// The kind byte of an accept.
+pub const KIND_ACCEPT: u8 = 7;
+/// The longest body a message may carry, here and on the wire.
+pub const BODY_MAX: usize = 4000;
+/// The longest application name.
+pub const NAME_MAX: usize = 32;
+/// The longest binary PeerId (an identity multihash of an ed25519 key is 38
+/// bytes; libp2p allows identity multihashes up to 42 bytes of key).
+pub const PEER_MAX: usize = 44;
+
+/// What became of a message. The first five travel on the wire in
+/// receipts; the others are netvm's own answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The recipient took the message.
+    Delivered,
+    /// No application of that name on the receiving node.
+    UnknownRecipient,
+    /// The recipient exists but is not running or did not answer in time.
+    Unavailable,
+    /// The message is over a limit.
+    TooLarge,
+    /// The receiver has too much in flight; try again later.
+    Busy,
+    /// netvm has no connection to the peer and could not make one.
+    Unreachable,
+    /// The connection or stream failed before a receipt came.
+    Failed,
+}
+
+impl Status {
+    /// The status's number, in receipts and accepts.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Delivered => 0,
+            Self::UnknownRecipient => 1,
+            Self::Unavailable => 2,
+            Self::TooLarge => 3,
+            Self::Busy => 4,
+            Self::Unreachable => 5,
+            Self::Failed => 6,
+        }
+    }
+
+    /// The status numbered `code`.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Delivered,
+            1 => Self::UnknownRecipient,
+            2 => Self::Unavailable,
+            3 => Self::TooLarge,
+            4 => Self::Busy,
+            5 => Self::Unreachable,
+            6 => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The status's name, as consoles and the host tools print it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::UnknownRecipient => "unknown-recipient",
+            Self::Unavailable => "unavailable",
+            Self::TooLarge => "too-large",
+            Self::Busy => "busy",
+            Self::Unreachable => "unreachable",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// A decoded record, borrowing from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// An app VM asks netvm to send `body` to `recipient` on `peer`.
+    Send {
+        /// The app's number for the message.
+        id: u64,
+        /// The remote node's binary PeerId.
+        peer: &'a [u8],
+        /// The application addressed there.
+        recipient: &'a [u8],
+        /// The message.
+        body: &'a [u8],
+    },
+    /// netvm tells an app VM what became of its message `id`.
+    Receipt {
+        /// The app's number for the message.
+        id: u64,
+        /// What became of it.
+        status: Status,
+    },
+    /// netvm hands an app VM a message from `sender` on `peer`.
+    Deliver {
+        /// netvm's number for the delivery.
+        delivery: u64,
+        /// The sending node's binary PeerId.
+        peer: &'a [u8],
+        /// The application that sent it there.
+        sender: &'a [u8],
+        /// The message.
+        body: &'a [u8],
+    },
+    /// An app VM answers delivery `delivery`.
+    Accept {
+        /// netvm's number for the delivery.
+        delivery: u64,
+        /// Whether the app took it.
+        status: Status,
+    },
+}
+
+/// Why a record is not a messaging record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// The kind byte is not one of the four.
+    NotMessaging,
+    /// The record ends inside a field.
+    Truncated,
+    /// A peer, a name or a body is over its limit.
+    TooLong,
+    /// An unknown status number.
+    UnknownStatus(u8),
+    /// Bytes after a fixed-size record.
+    TrailingBytes,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::NotMessaging => write!(formatter, "not a messaging record"),
+            Self::Truncated => write!(formatter, "messaging record cut short"),
+            Self::TooLong => write!(formatter, "messaging record field over its limit"),
+            Self::UnknownStatus(code) => write!(formatter, "unknown message status {code}"),
+            Self::TrailingBytes => write!(formatter, "bytes after the end of a messaging record"),
+        }
+    }
+}
+
+/// Reads `record` from its front.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], RecordError> {
+        if count > self.0.len() {
+            return Err(RecordError::Truncated);
+        }
+        let (taken, rest) = self.0.split_at(count);
+        self.0 = rest;
+        Ok(taken)
+    }
+
+    fn u64(&mut self) -> Result<u64, RecordError> {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn status(&mut self) -> Result<Status, RecordError> {
+        let code = self.take(1)?[0];
+        Status::from_code(code).ok_or(RecordError::UnknownStatus(code))
+    }
+
+    /// A length byte and that many bytes, at most `limit`.
+    fn field(&mut self, limit: usize) -> Result<&'a [u8], RecordError> {
+        let length = usize::from(self.take(1)?[0]);
+        if length > limit {
+            return Err(RecordError::TooLong);
+        }
+        self.take(length)
+    }
+
+    fn body(self) -> Result<&'a [u8], RecordError> {
+        if self.0.len() > BODY_MAX {
+            return Err(RecordError::TooLong);
+        }
+        Ok(self.0)
+    }
+
+    fn end(self) -> Result<(), RecordError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(RecordError::TrailingBytes)
+        }
+    }
+}
+
+/// Writes to a buffer from its front.
+struct Writer<'b> {
+    buffer: &'b mut [u8],
+    length: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        let end = self.length + bytes.len();
+        let slot = self.buffer.get_mut(self.length..end).ok_or(RecordError::TooLong)?;
+        slot.copy_from_slice(bytes);
+        self.length = end;
+        Ok(())
+    }
+
+    fn field(&mut self, bytes: &[u8], limit: usize) -> Result<(), RecordError> {
+        if bytes.len() > limit {
+            return Err(RecordError::TooLong);
+        }
+        self.put(&[bytes.len() as u8])?;
+        self.put(bytes)
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Reads a record (its kind byte first).
+    pub fn decode(record: &'a [u8]) -> Result<Self, RecordError> {
+        let Some((&kind, payload)) = record.split_first() else {
+            return Err(RecordError::NotMessaging);
+        };
+        let mut cursor = Cursor(payload);
+        match kind {
+            KIND_SEND => {
+                let id = cursor.u64()?;
+                let peer = cursor.field(PEER_MAX)?;
+                let recipient = cursor.field(NAME_MAX)?;
+                Ok(Self::Send { id, peer, recipient, body: cursor.body()? })
+            }
+            KIND_DELIVER => {
+                let delivery = cursor.u64()?;
+                let peer = cursor.field(PEER_MAX)?;
+                let sender = cursor.field(NAME_MAX)?;
+                Ok(Self::Deliver { delivery, peer, sender, body: cursor.body()? })
+            }
+            KIND_RECEIPT => {
+                let id = cursor.u64()?;
+                let status = cursor.status()?;
+                cursor.end()?;
+                Ok(Self::Receipt { id, status })
+            }
+            KIND_ACCEPT => {
+                let delivery = cursor.u64()?;
+                let status = cursor.status()?;
+                cursor.end()?;
+                Ok(Self::Accept { delivery, status })
+            }
+            _ => Err(RecordError::NotMessaging),
+        }
+    }
+
+    /// Writes the record to the front of `buffer`; returns its length.
+    pub fn encode(&self, buffer: &mut [u8]) -> Result<usize, RecordError> {
+        let mut writer = Writer { buffer, length: 0 };
+        match *self {
+            Self::Send { id, peer, recipient, body } => {
+                if body.len() > BODY_MAX {
+                    return Err(RecordError::TooLong);
+                }
+                writer.put(&[KIND_SEND])?;
+                writer.put(&id.to_le_bytes())?;
+                writer.field(peer, PEER_MAX)?;
+                writer.field(recipient, NAME_MAX)?;
+                writer.put(body)?;
+            }
+            Self::Deliver { delivery, peer, sender, body } => {
+                if body.len() > BODY_MAX {
+                    return Err(RecordError::TooLong);
+                }
+                writer.put(&[KIND_DELIVER])?;
+                writer.put(&delivery.to_le_bytes())?;
+                writer.field(peer, PEER_MAX)?;
+                writer.field(sender, NAME_MAX)?;
+                writer.put(body)?;
+            }
+            Self::Receipt { id, status } => {
+                writer.put(&[KIND_RECEIPT])?;
+                writer.put(&id.to_le_bytes())?;
+                writer.put(&[status.code()])?;
+            }
+            Self::Accept { delivery, status } => {
+                writer.put(&[KIND_ACCEPT])?;
+                writer.put(&delivery.to_le_bytes())?;
+                writer.put(&[status.code()])?;
+            }
+        }
+        Ok(writer.length)
+    }
+
+    /// Whether `kind` is one of the messaging kinds.
+    pub const fn is_messaging_kind(kind: u8) -> bool {
+        matches!(kind, KIND_SEND..=KIND_ACCEPT)
+    }
+}
+
+/// The largest record: a send or delivery with every field full. It fits a
+/// channel message ([`crate::message::MESSAGE_MAX`]).
+pub const RECORD_MAX: usize = 1 + 8 + 1 + PEER_MAX + 1 + NAME_MAX + BODY_MAX;
+
+const _: () = assert!(RECORD_MAX <= crate::message::MESSAGE_MAX);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_round_trips() {
+        let body = [7u8; BODY_MAX];
+        let peer = [1u8; PEER_MAX];
+        let name = [b'n'; NAME_MAX];
+        let records = [
+            Record::Send { id: 9, peer: &peer, recipient: &name, body: &body },
+            Record::Send { id: 0, peer: &[], recipient: b"host", body: &[] },
+            Record::Deliver { delivery: u64::MAX, peer: &peer[..38], sender: b"a", body: b"hi" },
+            Record::Receipt { id: 3, status: Status::Unreachable },
+            Record::Accept { delivery: 4, status: Status::Busy },
+        ];
+        let mut buffer = [0u8; RECORD_MAX];
+        for record in records {
+            let length = record.encode(&mut buffer).unwrap();
+            assert_eq!(Record::decode(&buffer[..length]), Ok(record));
+        }
+    }
+
+    #[test]
+    fn the_layout_is_as_documented() {
+        let mut buffer = [0u8; 64];
+        let length =
+            Record::Receipt { id: 0x0102, status: Status::TooLarge }.encode(&mut buffer).unwrap();
+        assert_eq!(&buffer[..length], &[KIND_RECEIPT, 2, 1, 0, 0, 0, 0, 0, 0, 3]);
+        let length = Record::Send { id: 1, peer: &[0xaa], recipient: b"x", body: b"yz" }
+            .encode(&mut buffer)
+            .unwrap();
+        assert_eq!(
+            &buffer[..length],
+            &[KIND_SEND, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa, 1, b'x', b'y', b'z']
+        );
+    }
+
+    #[test]
+    fn bad_records_are_refused() {
+        assert_eq!(Record::decode(&[]), Err(RecordError::NotMessaging));
+        assert_eq!(Record::decode(&[1, 2, 3]), Err(RecordError::NotMessaging));
+        assert_eq!(Record::decode(&[KIND_RECEIPT, 1, 2]), Err(RecordError::Truncated));
+        let mut receipt = [0u8; 10];
+        receipt[0] = KIND_RECEIPT;
+        receipt[9] = 200;
+        assert_eq!(Record::decode(&receipt), Err(RecordError::UnknownStatus(200)));
+        let mut long = [0u8; 11];
+        long[0] = KIND_ACCEPT;
+        assert_eq!(Record::decode(&long), Err(RecordError::TrailingBytes));
+        // A peer length over the limit, and one past the record's end.
+        let mut send = [0u8; 12];
+        send[0] = KIND_SEND;
+        send[9] = PEER_MAX as u8 + 1;
+        assert_eq!(Record::decode(&send), Err(RecordError::TooLong));
+        send[9] = 5;
+        assert_eq!(Record::decode(&send), Err(RecordError::Truncated));
+        let mut oversized = [0u8; 1 + 8 + 2 + BODY_MAX + 1];
+        oversized[0] = KIND_DELIVER;
+        assert_eq!(Record::decode(&oversized), Err(RecordError::TooLong));
+    }
+
+    #[test]
+    fn encoding_checks_limits_and_room() {
+        let body = [0u8; BODY_MAX + 1];
+        let mut buffer = [0u8; RECORD_MAX + 8];
+        let send = Record::Send { id: 1, peer: &[], recipient: b"a", body: &body };
+        assert_eq!(send.encode(&mut buffer), Err(RecordError::TooLong));
+        let name = [0u8; NAME_MAX + 1];
+        let send = Record::Send { id: 1, peer: &[], recipient: &name, body: &[] };
+        assert_eq!(send.encode(&mut buffer), Err(RecordError::TooLong));
+        let mut small = [0u8; 5];
+        let receipt = Record::Receipt { id: 1, status: Status::Delivered };
+        assert_eq!(receipt.encode(&mut small), Err(RecordError::TooLong));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut buffer = [0u8; 64];
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let length = (state % 64) as usize;
+            for (index, byte) in buffer[..length].iter_mut().enumerate() {
+                *byte = (state >> (index % 8 * 8)) as u8 ^ index as u8;
+            }
+            buffer[0] = KIND_SEND + (state % 4) as u8;
+            let _ = Record::decode(&buffer[..length]);
+        }
+    }
+
+    #[test]
+    fn statuses_have_codes_and_names() {
+        for code in 0..=6 {
+            let status = Status::from_code(code).unwrap();
+            assert_eq!(status.code(), code);
+            assert!(!status.name().is_empty());
+        }
+        assert_eq!(Status::from_code(7), None);
+    }
+}
