@@ -326,6 +326,44 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The base58btc alphabet (Bitcoin's), in which libp2p writes PeerIds.
+const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// A binary PeerId as libp2p prints it (base58btc), for consoles.
+pub struct PeerText<'a>(pub &'a [u8]);
+
+impl fmt::Display for PeerText<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        // 58^d > 256^n for d = n * 138 / 100 + 1 digits.
+        let mut digits = [0u8; PEER_MAX * 138 / 100 + 1];
+        let mut used = 0;
+        if self.0.len() > PEER_MAX {
+            return write!(formatter, "(a PeerId of {} bytes)", self.0.len());
+        }
+        for &byte in self.0 {
+            let mut carry = u32::from(byte);
+            for digit in digits[..used].iter_mut() {
+                carry += u32::from(*digit) << 8;
+                *digit = (carry % 58) as u8;
+                carry /= 58;
+            }
+            while carry > 0 {
+                digits[used] = (carry % 58) as u8;
+                used += 1;
+                carry /= 58;
+            }
+        }
+        // Each leading zero byte is a leading '1'.
+        for _ in self.0.iter().take_while(|&&byte| byte == 0) {
+            formatter.write_str("1")?;
+        }
+        for &digit in digits[..used].iter().rev() {
+            write!(formatter, "{}", BASE58_ALPHABET[usize::from(digit)] as char)?;
+        }
+        Ok(())
+    }
+}
+
 /// The largest record: a send or delivery with every field full. It fits a
 /// channel message ([`crate::message::MESSAGE_MAX`]).
 pub const RECORD_MAX: usize = 1 + 8 + 1 + PEER_MAX + 1 + NAME_MAX + BODY_MAX;
@@ -423,6 +461,20 @@ mod tests {
             buffer[0] = KIND_SEND + (state % 4) as u8;
             let _ = Record::decode(&buffer[..length]);
         }
+    }
+
+    #[test]
+    fn peers_print_in_base58() {
+        extern crate std;
+        let text = |bytes: &[u8]| std::format!("{}", PeerText(bytes));
+        // Base58btc examples: "Hello World!" and leading zeros.
+        assert_eq!(text(b"Hello World!"), "2NEpo7TZRRrLZSi2U");
+        assert_eq!(text(&[0, 0, 0x28, 0x7f, 0xb4, 0xcd]), "11233QC4");
+        assert_eq!(text(&[]), "");
+        // The identity multihash of an ed25519 key starts `12D3KooW`.
+        let mut peer = [0u8; 38];
+        peer[..6].copy_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+        assert!(text(&peer).starts_with("12D3KooW"), "{}", text(&peer));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use core::cell::UnsafeCell;
 use linked_list_allocator::LockedHeap;
 
 /// Bytes of the heap.
-pub const HEAP_SIZE: usize = 1 << 20;
+pub const HEAP_SIZE: usize = 12 << 20;
 
 /// The arena, in .bss.
 #[repr(C, align(4096))]

@@ -37,8 +37,10 @@ pub mod local;
 pub mod logger;
 pub mod memory;
 pub mod nic;
+pub mod node;
 pub mod ping;
 pub mod policy;
+pub mod settings;
 pub mod stack;
 #[cfg(test)]
 mod testing;

@@ -3,10 +3,11 @@
 //! answers), bridges Linux's `linux-net` channel to the NIC under the
 //! traffic policy, and serves its other inter-VM channels, answering every
 //! ping with a pong, in one loop that also wakes for the NIC's interrupt.
+//! On the stack runs the libp2p node ([`netvm::node`]), which carries the
+//! app VMs' messages to and from peers.
 //!
 //! Without a working NIC (no device, no entropy for the stack's seed) it
-//! says why, drops Linux's frames and goes on serving its channels. The
-//! libp2p node comes later (see the README).
+//! says why, drops Linux's frames and goes on serving its channels.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -48,6 +49,8 @@ mod network {
     use netvm::hal::{self, DmaHal, HalError};
     use netvm::local::LocalPort;
     use netvm::nic::Nic;
+    use netvm::node::Node;
+    use netvm::settings::Settings;
     use netvm::stack::{Event, Network, StackError};
     use netvm::virtio::{self, Found, Slot, Transport};
     use netvm::{clock, config};
@@ -94,11 +97,13 @@ mod network {
         }
     }
 
-    /// The card, the stack on the bridge's local port, and the bridge.
+    /// The card, the stack on the bridge's local port, the bridge, and the
+    /// libp2p node on the stack.
     struct Running {
         nic: Nic<DmaHal, Transport>,
         network: Network<LocalPort>,
         bridge: Bridge,
+        node: Node,
     }
 
     /// Serves the NIC and Linux's channel from the runtime's loop.
@@ -139,6 +144,7 @@ mod network {
             let entropy =
                 self.entropy.insert(Entropy::new(transport).map_err(SetupError::Entropy)?);
             let seed = entropy::random_u64(entropy).map_err(SetupError::Entropy)?;
+            let node = start_node(entropy).map_err(SetupError::Entropy)?;
             let (slot, transport) = found.network.ok_or(SetupError::NoNetworkDevice)?;
             let nic = Nic::new(transport).map_err(SetupError::NetworkDevice)?;
             let mac = nic.mac_address();
@@ -150,7 +156,7 @@ mod network {
             if config::ADDRESSING == config::Addressing::Dhcp {
                 println!("network: asking DHCP for an address");
             }
-            self.running = Some(Running { nic, network, bridge: Bridge::new(mac) });
+            self.running = Some(Running { nic, network, bridge: Bridge::new(mac), node });
             Ok(())
         }
 
@@ -224,6 +230,14 @@ mod network {
             channel.name() == bridge::LINUX_CHANNEL
         }
 
+        fn record_received(&mut self, channel: &mut Channel, record: &[u8]) -> bool {
+            let Some(running) = self.running.as_mut() else { return false };
+            let now = clock::network_time(Instant::now(), time::frequency()).total_micros() as u64;
+            let taken = running.node.record_from_app(channel, record, now);
+            print_reports(&mut running.node);
+            taken
+        }
+
         fn channel_changed(&mut self, channel: &Channel, change: Change) {
             if channel.name() != bridge::LINUX_CHANNEL || matches!(change, Change::Up { .. }) {
                 return;
@@ -236,11 +250,11 @@ mod network {
         }
 
         fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
-            let mut linux = channels
+            let linux = channels
                 .iter_mut()
                 .find(|channel| channel.name() == bridge::LINUX_CHANNEL)
                 .filter(|channel| channel.is_up() && !channel.is_ignored());
-            let Some(Running { nic, network, bridge }) = self.running.as_mut() else {
+            let Some(Running { nic, network, bridge, node }) = self.running.as_mut() else {
                 if let Some(linux) = linux {
                     self.discard(linux);
                 }
@@ -255,9 +269,25 @@ mod network {
             let network_now = clock::network_time(now, frequency);
             // Frames from Linux and the wire first, then what the stack
             // makes of those meant for it, then what it sent.
-            let mut more_waiting =
-                bridge.pump(network_now, nic, linux.as_deref_mut(), network.device_mut());
-            let next = network.poll(network_now, report);
+            let mut more_waiting = bridge.pump(network_now, nic, linux, network.device_mut());
+            let mut next = network.poll(network_now, report);
+            let microseconds = network_now.total_micros() as u64;
+            let node_next = node.poll(network, channels, microseconds);
+            print_reports(node);
+            if let Some(node_next) = node_next {
+                let node_next = smoltcp::time::Instant::from_micros(node_next as i64);
+                next = Some(next.map_or(node_next, |next| next.min(node_next)));
+            }
+            // Send what the node wrote.
+            let stack_next = network.poll(network_now, report);
+            if let Some(stack_next) = stack_next {
+                next = Some(next.map_or(stack_next, |next| next.min(stack_next)));
+            }
+            // The node may have used the channels: find Linux's again.
+            let linux = channels
+                .iter_mut()
+                .find(|channel| channel.name() == bridge::LINUX_CHANNEL)
+                .filter(|channel| channel.is_up() && !channel.is_ignored());
             more_waiting |= bridge.pump(network_now, nic, linux, network.device_mut());
             more_waiting |= !network.device_mut().inbound.is_empty();
             self.report_bridge(now);
@@ -269,6 +299,35 @@ mod network {
 
         fn device_interrupts(&self) -> &[u32] {
             &self.interrupts[..self.interrupt_count]
+        }
+    }
+
+    /// Reads the settings from the parameter page and makes the node, with
+    /// its identity and handshake randomness from `entropy`.
+    fn start_node(entropy: &mut Entropy) -> Result<Node, EntropyError> {
+        let mut page = [0u8; guest_runtime::parameters::PAGE_SIZE as usize];
+        for (index, chunk) in page.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&guest_runtime::parameters::word(index).to_le_bytes());
+        }
+        let (settings, errors) = Settings::parse(&page);
+        for error in errors {
+            println!("p2p: {error}, skipped");
+        }
+        let mut seed = [0u8; 64];
+        entropy.fill(&mut seed)?;
+        let node = Node::new(settings, seed);
+        println!("p2p: PeerId {}", node.peer_id());
+        println!(
+            "p2p: listening on TCP port {} once the network has an address",
+            node.listen_port()
+        );
+        Ok(node)
+    }
+
+    /// Prints the node's console lines.
+    fn print_reports(node: &mut Node) {
+        for line in node.take_reports() {
+            println!("{line}");
         }
     }
 

@@ -15,7 +15,7 @@ use crate::ping::{self, Action, GatewayCheck, Outcome};
 use alloc::vec;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
-use smoltcp::socket::{dhcpv4, icmp};
+use smoltcp::socket::{dhcpv4, icmp, tcp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
@@ -131,6 +131,37 @@ impl<D: Device> Network<D> {
     /// The device.
     pub fn device_mut(&mut self) -> &mut D {
         &mut self.device
+    }
+
+    /// Adds a TCP socket with `buffer` bytes each way (for the libp2p
+    /// node's connections).
+    pub fn add_tcp_socket(&mut self, buffer: usize) -> SocketHandle {
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        );
+        self.sockets.add(socket)
+    }
+
+    /// The TCP socket `handle` (one [`Network::add_tcp_socket`] gave).
+    pub fn tcp_socket(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+
+    /// Removes socket `handle` and frees its buffers.
+    pub fn remove_socket(&mut self, handle: SocketHandle) {
+        self.sockets.remove(handle);
+    }
+
+    /// Starts connecting TCP socket `handle` from `local_port` to `remote`.
+    pub fn connect(
+        &mut self,
+        handle: SocketHandle,
+        remote: smoltcp::wire::IpEndpoint,
+        local_port: u16,
+    ) -> Result<(), tcp::ConnectError> {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.connect(self.interface.context(), remote, local_port)
     }
 
     /// Moves packets and runs the DHCP client and the gateway check as far

@@ -33,6 +33,7 @@
 pub mod artifacts;
 pub mod elf;
 pub mod gdb;
+pub mod peer;
 pub mod qemu;
 pub mod shell;
 pub mod stage2;
@@ -70,6 +71,9 @@ pub enum Error {
     /// From preparing a system to boot.
     #[error(transparent)]
     System(#[from] SystemError),
+    /// From the host libp2p peer.
+    #[error(transparent)]
+    Peer(#[from] crate::peer::PeerError),
 }
 
 impl fmt::Debug for Error {

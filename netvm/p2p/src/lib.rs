@@ -16,4 +16,14 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod connection;
+pub mod identify;
+pub mod identity;
+pub mod message;
+pub mod multiaddr;
+pub mod multistream;
+pub mod noise;
+pub mod ping;
+pub mod protobuf;
 pub mod varint;
+pub mod yamux;

@@ -166,6 +166,7 @@ pub fn test(filter: Option<&str>) -> Result<()> {
         machine::machine_arguments("cortex-a53", &images.test_hypervisor)?.join("\n");
     arguments.push('\n');
     machine::write_file(&arguments_file, arguments.as_bytes())?;
+    let peer = p2p_peer(false)?;
     step("running unit and QEMU tests (cargo test)");
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
@@ -181,6 +182,21 @@ pub fn test(filter: Option<&str>) -> Result<()> {
         .env("ELASTOS_DEFAULT_HYPERVISOR_ELF", &images.hypervisor)
         .env("ELASTOS_GUEST_IMAGES", &images.guests)
         .env("ELASTOS_LINUX_KERNEL", &linux.image)
-        .env("ELASTOS_LINUX_INITRAMFS", &linux.initramfs);
+        .env("ELASTOS_LINUX_INITRAMFS", &linux.initramfs)
+        .env("ELASTOS_P2P_PEER", &peer);
     run_checked(&mut tests)
+}
+
+/// Builds the host libp2p peer the interop tests and benchmarks talk to
+/// (`tools/p2p-peer`), optimised for benchmarks; returns its path.
+pub fn p2p_peer(release: bool) -> Result<std::path::PathBuf> {
+    step("building the host libp2p peer (tools/p2p-peer)");
+    let mut command = cargo();
+    command.args(["build", "--package", "p2p-peer"]);
+    if release {
+        command.arg("--release");
+    }
+    run_checked(&mut command)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(workspace_root().join("target").join(profile).join("p2p-peer"))
 }

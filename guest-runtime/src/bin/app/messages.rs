@@ -11,7 +11,9 @@
 
 use core::fmt;
 use guest_runtime::channel::Channel;
-use guest_runtime::messaging::{Record, Status, BODY_MAX, NAME_MAX, PEER_MAX, RECORD_MAX};
+use guest_runtime::messaging::{
+    PeerText, Record, Status, BODY_MAX, NAME_MAX, PEER_MAX, RECORD_MAX,
+};
 use guest_runtime::println;
 use guest_runtime::time::{self, Instant};
 
@@ -247,19 +249,6 @@ impl fmt::Display for Text<'_> {
     }
 }
 
-/// A binary PeerId in base58btc, as libp2p writes PeerIds.
-struct PeerText<'a>(&'a [u8]);
-
-impl fmt::Display for PeerText<'_> {
-    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        let mut text = [0u8; 2 * PEER_MAX];
-        match bs58::encode(self.0).onto(&mut text[..]) {
-            Ok(length) => formatter.write_str(core::str::from_utf8(&text[..length]).unwrap_or("?")),
-            Err(_) => write!(formatter, "(a PeerId of {} bytes)", self.0.len()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,12 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn peers_print_in_base58() {
-        // The identity multihash of an ed25519 key starts `12D3KooW`.
-        let mut peer = [0u8; 38];
-        peer[..6].copy_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
-        let text = std::format!("{}", PeerText(&peer));
-        assert!(text.starts_with("12D3KooW"), "{text}");
+    fn text_shows_unprintable_bytes_escaped() {
         assert_eq!(std::format!("{}", Text(b"a\x01")), "a\\x01");
     }
 }

@@ -1,0 +1,810 @@
+//! netvm's libp2p node: TCP connections on the stack's sockets, each run by
+//! an [`elastos_p2p::connection::Connection`], and the routing of Elastos
+//! messages between them and the app VMs' channels.
+//!
+//! The node listens on its port with a few listening sockets and keeps at
+//! most [`CONNECTIONS_MAX`] connections: a SYN beyond that finds no
+//! listening socket and is refused by the stack. A connection that does
+//! not open within the handshake deadline is aborted, so half-open
+//! connections cost a socket for a few seconds. It dials its bootstrap
+//! peers once it has an address, and again with growing pauses when they
+//! drop.
+//!
+//! An app VM's `send` (`guest_runtime::messaging`) goes on the connection to
+//! its peer as a `/elastos/msg/1.0.0` request; the receipt comes back to the
+//! app as a `receipt`. A message from a peer for an application named in the
+//! settings is delivered on that application's channel; the app's `accept`
+//! becomes the receipt.
+
+use crate::settings::Settings;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use elastos_p2p::connection::{
+    self, Connection, ConnectionError, Delivery, Direction, Event, Failure,
+};
+use elastos_p2p::identity::{Keypair, PeerId};
+use elastos_p2p::message::{self, Request};
+use elastos_p2p::multiaddr::{Multiaddr, Protocol};
+use elastos_p2p::yamux;
+use guest_runtime::channel::{Channel, Channels};
+use guest_runtime::messaging::{Record, Status, RECORD_MAX};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp;
+use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
+
+use crate::stack::Network;
+
+/// Connections at most, both directions.
+pub const CONNECTIONS_MAX: usize = 32;
+/// Listening sockets kept ready.
+const LISTENERS: usize = 2;
+/// Bytes of each TCP socket's buffers, each way.
+const SOCKET_BUFFER: usize = 32 * 1024;
+/// The longest a closing socket is kept for its FIN or RST to go out.
+const CLOSE_TIME: u64 = 5_000_000;
+/// The first local port for dialing.
+const FIRST_LOCAL_PORT: u16 = 49152;
+/// The shortest and longest pause before dialing a bootstrap peer again.
+const REDIAL_FIRST: u64 = 2_000_000;
+const REDIAL_MAX: u64 = 60_000_000;
+/// Connection failures printed one by one at most; the rest are counted.
+const FAILURES_PRINTED: u64 = 8;
+/// The shortest time between two summaries of failures.
+const SUMMARY_INTERVAL: u64 = 10_000_000;
+
+/// What a console line says; the node hands lines to its caller to print.
+pub type Report = String;
+
+/// The node's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Connections opened (both directions).
+    pub opened: u64,
+    /// Connections that failed or timed out before opening.
+    pub failed_handshakes: u64,
+    /// Connections closed because the remote broke a protocol.
+    pub protocol_errors: u64,
+    /// Streams refused for a limit or a protocol error.
+    pub refused_streams: u64,
+    /// Messages delivered to app VMs.
+    pub delivered: u64,
+    /// Messages sent for app VMs.
+    pub sent: u64,
+}
+
+/// One TCP connection.
+struct Peer {
+    socket: SocketHandle,
+    connection: Connection,
+    remote: IpEndpoint,
+    /// The bootstrap entry it came from, if any.
+    bootstrap: Option<usize>,
+    /// The connection's `Established` was seen.
+    open: bool,
+    /// When the connection is next due for its timers.
+    due: u64,
+}
+
+/// A bootstrap peer and when to dial it.
+struct Bootstrap {
+    address: Multiaddr,
+    peer: PeerId,
+    endpoint: IpEndpoint,
+    next_dial: u64,
+    pause: u64,
+    connected: bool,
+}
+
+/// A message sent for an app VM, waiting for its receipt.
+struct Pending {
+    channel: usize,
+    id: u64,
+    /// The connection it went on (its socket identifies it).
+    socket: SocketHandle,
+}
+
+/// A message delivered to an app VM, waiting for its accept.
+struct Delivered {
+    /// The peer's connection (its socket identifies it).
+    socket: SocketHandle,
+    delivery: Delivery,
+}
+
+/// The libp2p node.
+pub struct Node {
+    keypair: Keypair,
+    peer_id: PeerId,
+    settings: Settings,
+    connection_settings: connection::Settings,
+    random: ChaCha20Rng,
+    listeners: Vec<SocketHandle>,
+    peers: Vec<Peer>,
+    /// Sockets closing or aborted, kept until the stack has sent their FIN
+    /// or RST (or a deadline passes).
+    closing: Vec<(SocketHandle, u64)>,
+    bootstrap: Vec<Bootstrap>,
+    next_local_port: u16,
+    /// Wire message ids → the app's message.
+    pending: BTreeMap<u64, Pending>,
+    next_wire_id: u64,
+    /// Delivery numbers → the connection's delivery.
+    delivered: BTreeMap<u64, Delivered>,
+    next_delivery: u64,
+    /// The address announced, once known.
+    announced: Option<Ipv4Address>,
+    counters: Counters,
+    /// Failures printed one by one so far, and when the next summary may
+    /// come.
+    failures_printed: u64,
+    failures_summarized: u64,
+    next_summary: u64,
+    reports: Vec<Report>,
+}
+
+impl Node {
+    /// A node with `settings`, its identity and randomness from `seed` (64
+    /// bytes from the entropy device: the identity's secret and the seed of
+    /// the generator for handshake secrets).
+    pub fn new(settings: Settings, seed: [u8; 64]) -> Self {
+        let mut identity_secret = [0u8; 32];
+        let mut generator_seed = [0u8; 32];
+        identity_secret.copy_from_slice(&seed[..32]);
+        generator_seed.copy_from_slice(&seed[32..]);
+        let keypair = Keypair::from_secret(identity_secret);
+        let peer_id = keypair.public().peer_id();
+        let bootstrap = settings
+            .bootstrap
+            .iter()
+            .filter_map(|address| {
+                let peer = address.peer_id()?.clone();
+                let (ip, port) = address.tcp_endpoint()?;
+                Some(Bootstrap {
+                    address: address.clone(),
+                    peer,
+                    endpoint: IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(ip)), port),
+                    next_dial: 0,
+                    pause: REDIAL_FIRST,
+                    connected: false,
+                })
+            })
+            .collect();
+        Self {
+            keypair,
+            peer_id,
+            connection_settings: connection::Settings {
+                protocol_version: String::from("/elastos/1.0.0"),
+                agent_version: alloc::format!("elastos-netvm/{}", env!("CARGO_PKG_VERSION")),
+                listen_addrs: Vec::new(),
+                yamux: yamux::Config::default(),
+                handshake_timeout: 10_000_000,
+                ping_interval: 15_000_000,
+                ping_timeout: 20_000_000,
+                receipt_timeout: 10_000_000,
+                delivery_timeout: 5_000_000,
+                deliveries_max: 64,
+                sends_max: 64,
+            },
+            settings,
+            random: ChaCha20Rng::from_seed(generator_seed),
+            listeners: Vec::new(),
+            peers: Vec::new(),
+            closing: Vec::new(),
+            bootstrap,
+            next_local_port: FIRST_LOCAL_PORT,
+            pending: BTreeMap::new(),
+            next_wire_id: 1,
+            delivered: BTreeMap::new(),
+            next_delivery: 1,
+            announced: None,
+            counters: Counters::default(),
+            failures_printed: 0,
+            failures_summarized: 0,
+            next_summary: 0,
+            reports: Vec::new(),
+        }
+    }
+
+    /// The node's PeerId.
+    pub fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    /// The port it listens on.
+    pub fn listen_port(&self) -> u16 {
+        self.settings.listen_port
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Console lines gathered since the last call.
+    pub fn take_reports(&mut self) -> Vec<Report> {
+        core::mem::take(&mut self.reports)
+    }
+
+    fn report(&mut self, line: String) {
+        self.reports.push(line);
+    }
+
+    /// A connection failed: printed while few have, counted after.
+    fn report_failure(&mut self, line: String, now: u64) {
+        if self.failures_printed < FAILURES_PRINTED {
+            self.failures_printed += 1;
+            self.report(line);
+            return;
+        }
+        self.failures_summarized += 1;
+        if now >= self.next_summary {
+            self.next_summary = now + SUMMARY_INTERVAL;
+            let counters = self.counters;
+            self.report(alloc::format!(
+                "p2p: {} more connections dropped ({} handshakes failed, {} protocol errors, {} \
+                 streams refused so far)",
+                self.failures_summarized,
+                counters.failed_handshakes,
+                counters.protocol_errors,
+                counters.refused_streams
+            ));
+            self.failures_summarized = 0;
+        }
+    }
+
+    /// Does everything due at `now` (microseconds, as every time here): accepts, dials, moves
+    /// bytes, runs connections' timers, routes messages. Returns when it is
+    /// next due.
+    pub fn poll<D: Device>(
+        &mut self,
+        network: &mut Network<D>,
+        channels: &mut Channels,
+        now: u64,
+    ) -> Option<u64> {
+        let address = network.lease().map(|lease| lease.address.address());
+        if let Some(address) = address {
+            self.announce(address);
+        }
+        self.finish_closing(network, now);
+        self.keep_listening(network);
+        self.accept(network, now);
+        if address.is_some() {
+            self.dial(network, now);
+        }
+        let mut next = u64::MAX;
+        let mut index = 0;
+        while index < self.peers.len() {
+            match self.serve_peer(index, network, channels, now) {
+                Ok(due) => {
+                    next = next.min(due);
+                    index += 1;
+                }
+                Err(ending) => self.drop_peer(index, network, channels, ending, now),
+            }
+        }
+        for entry in &self.bootstrap {
+            if !entry.connected {
+                next = next.min(entry.next_dial);
+            }
+        }
+        (next != u64::MAX).then_some(next)
+    }
+
+    /// Prints the listen address once the node has one.
+    fn announce(&mut self, address: Ipv4Address) {
+        if self.announced == Some(address) {
+            return;
+        }
+        self.announced = Some(address);
+        let mut listen = Multiaddr::default();
+        listen.push(Protocol::Ip4(address.octets()));
+        listen.push(Protocol::Tcp(self.settings.listen_port));
+        self.connection_settings.listen_addrs = vec![listen.clone()];
+        listen.push(Protocol::P2p(self.peer_id.clone()));
+        self.report(alloc::format!("p2p: listening on {listen}"));
+    }
+
+    /// Sockets in use: each holds its buffers.
+    fn sockets_in_use(&self) -> usize {
+        self.peers.len() + self.listeners.len() + self.closing.len()
+    }
+
+    /// Removes the closing sockets that are done or out of time.
+    fn finish_closing<D: Device>(&mut self, network: &mut Network<D>, now: u64) {
+        self.closing.retain(|&(handle, deadline)| {
+            let state = network.tcp_socket(handle).state();
+            let done =
+                matches!(state, tcp::State::Closed | tcp::State::TimeWait) || now >= deadline;
+            if done {
+                network.remove_socket(handle);
+            }
+            !done
+        });
+    }
+
+    /// Keeps [`LISTENERS`] sockets listening while there is room.
+    fn keep_listening<D: Device>(&mut self, network: &mut Network<D>) {
+        while self.listeners.len() < LISTENERS
+            && self.sockets_in_use() < CONNECTIONS_MAX + LISTENERS
+        {
+            let handle = network.add_tcp_socket(SOCKET_BUFFER);
+            let socket = network.tcp_socket(handle);
+            if socket.listen(self.settings.listen_port).is_err() {
+                network.remove_socket(handle);
+                return;
+            }
+            self.listeners.push(handle);
+        }
+    }
+
+    /// Turns listening sockets that took a connection into peers.
+    fn accept<D: Device>(&mut self, network: &mut Network<D>, now: u64) {
+        let mut index = 0;
+        while index < self.listeners.len() {
+            let handle = self.listeners[index];
+            let socket = network.tcp_socket(handle);
+            if socket.state() == tcp::State::Listen {
+                index += 1;
+                continue;
+            }
+            self.listeners.swap_remove(index);
+            let Some(remote) = socket.remote_endpoint() else {
+                network.remove_socket(handle);
+                continue;
+            };
+            let secrets = self.secrets();
+            let connection = Connection::new(
+                Direction::Listener,
+                &self.keypair,
+                secrets,
+                self.connection_settings.clone(),
+                None,
+                Some(endpoint_address(remote)),
+                now,
+            );
+            self.peers.push(Peer {
+                socket: handle,
+                connection,
+                remote,
+                bootstrap: None,
+                open: false,
+                due: now,
+            });
+        }
+    }
+
+    /// Dials the bootstrap peers that are due.
+    fn dial<D: Device>(&mut self, network: &mut Network<D>, now: u64) {
+        for index in 0..self.bootstrap.len() {
+            let entry = &self.bootstrap[index];
+            if entry.connected || now < entry.next_dial {
+                continue;
+            }
+            if self.sockets_in_use() >= CONNECTIONS_MAX + LISTENERS {
+                return;
+            }
+            let (endpoint, peer, address) =
+                (entry.endpoint, entry.peer.clone(), entry.address.clone());
+            let local_port = self.local_port();
+            let handle = network.add_tcp_socket(SOCKET_BUFFER);
+            if let Err(error) = network.connect(handle, endpoint, local_port) {
+                network.remove_socket(handle);
+                self.report(alloc::format!("p2p: cannot dial {address}: {error}"));
+                self.redial_later(index, now);
+                continue;
+            }
+            self.report(alloc::format!("p2p: dialing {address}"));
+            let secrets = self.secrets();
+            let connection = Connection::new(
+                Direction::Dialer,
+                &self.keypair,
+                secrets,
+                self.connection_settings.clone(),
+                Some(peer),
+                Some(address),
+                now,
+            );
+            self.bootstrap[index].connected = true;
+            self.peers.push(Peer {
+                socket: handle,
+                connection,
+                remote: endpoint,
+                bootstrap: Some(index),
+                open: false,
+                due: now,
+            });
+        }
+    }
+
+    fn redial_later(&mut self, index: usize, now: u64) {
+        if let Some(entry) = self.bootstrap.get_mut(index) {
+            entry.connected = false;
+            entry.next_dial = now + entry.pause;
+            entry.pause = (entry.pause * 2).min(REDIAL_MAX);
+        }
+    }
+
+    /// The next local port for dialing.
+    fn local_port(&mut self) -> u16 {
+        let port = self.next_local_port;
+        self.next_local_port = if port == u16::MAX { FIRST_LOCAL_PORT } else { port + 1 };
+        port
+    }
+
+    /// 64 fresh bytes for a handshake's secrets.
+    fn secrets(&mut self) -> [u8; 64] {
+        let mut secrets = [0u8; 64];
+        self.random.fill_bytes(&mut secrets);
+        secrets
+    }
+
+    /// Moves one peer's bytes and events; an error ends it.
+    fn serve_peer<D: Device>(
+        &mut self,
+        index: usize,
+        network: &mut Network<D>,
+        channels: &mut Channels,
+        now: u64,
+    ) -> Result<u64, Ending> {
+        let peer = &mut self.peers[index];
+        let socket = network.tcp_socket(peer.socket);
+        let mut input = [0u8; 4096];
+        while socket.can_recv() && peer.connection.wants_input() {
+            let count = socket.recv_slice(&mut input).map_err(|_| Ending::Closed)?;
+            if count == 0 {
+                break;
+            }
+            peer.connection.receive(&input[..count], now).map_err(Ending::Error)?;
+        }
+        let due = peer.connection.poll_timeouts(now).map_err(Ending::Error)?;
+        peer.due = due;
+        while !peer.connection.output().is_empty() && socket.can_send() {
+            let sent = socket.send_slice(peer.connection.output()).map_err(|_| Ending::Closed)?;
+            if sent == 0 {
+                break;
+            }
+            peer.connection.consume_output(sent);
+        }
+        let state = socket.state();
+        let remote_gone =
+            !socket.may_recv() && state != tcp::State::SynSent && state != tcp::State::SynReceived;
+        if matches!(state, tcp::State::Closed | tcp::State::TimeWait) || remote_gone {
+            return Err(Ending::Closed);
+        }
+        while let Some(event) = self.peers[index].connection.poll_event() {
+            self.handle_event(index, event, channels, now);
+        }
+        Ok(due)
+    }
+
+    /// Ends peer `index`.
+    fn drop_peer<D: Device>(
+        &mut self,
+        index: usize,
+        network: &mut Network<D>,
+        channels: &mut Channels,
+        ending: Ending,
+        now: u64,
+    ) {
+        let peer = self.peers.swap_remove(index);
+        let socket = network.tcp_socket(peer.socket);
+        match ending {
+            Ending::Closed => socket.close(),
+            Ending::Error(_) => socket.abort(),
+        }
+        self.closing.push((peer.socket, now + CLOSE_TIME));
+        if let Some(bootstrap) = peer.bootstrap {
+            self.redial_later(bootstrap, now);
+        }
+        // Messages in flight on it are settled.
+        let lost: Vec<u64> = self
+            .delivered
+            .iter()
+            .filter(|(_, delivered)| delivered.socket == peer.socket)
+            .map(|(&number, _)| number)
+            .collect();
+        for number in lost {
+            self.delivered.remove(&number);
+        }
+        let unanswered: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.socket == peer.socket)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in unanswered {
+            if let Some(pending) = self.pending.remove(&id) {
+                let receipt = Record::Receipt { id: pending.id, status: Status::Failed };
+                send_record(channels, pending.channel, &receipt);
+            }
+        }
+        let who = match peer.connection.remote() {
+            Some(remote) => alloc::format!("{remote}"),
+            None => alloc::format!("{}", peer.remote),
+        };
+        match ending {
+            Ending::Closed if peer.open => {
+                self.report(alloc::format!("p2p: connection with {who} closed"));
+            }
+            Ending::Closed => {
+                self.counters.failed_handshakes += 1;
+                self.report_failure(
+                    alloc::format!("p2p: connection from {who} closed before it opened"),
+                    now,
+                );
+            }
+            Ending::Error(error) => {
+                if peer.open {
+                    self.counters.protocol_errors += 1;
+                } else {
+                    self.counters.failed_handshakes += 1;
+                }
+                self.report_failure(
+                    alloc::format!("p2p: connection with {who} dropped: {error}"),
+                    now,
+                );
+            }
+        }
+    }
+
+    /// Acts on one connection event.
+    fn handle_event(&mut self, index: usize, event: Event, channels: &mut Channels, now: u64) {
+        let socket = self.peers[index].socket;
+        match event {
+            Event::Established(remote) => {
+                self.peers[index].open = true;
+                self.counters.opened += 1;
+                let direction = match self.peers[index].connection.direction() {
+                    Direction::Dialer => "dialed",
+                    Direction::Listener => "accepted",
+                };
+                let endpoint = self.peers[index].remote;
+                self.report(alloc::format!("p2p: connected to {remote} ({direction}, {endpoint})"));
+                if let Some(bootstrap) = self.peers[index].bootstrap {
+                    if let Some(entry) = self.bootstrap.get_mut(bootstrap) {
+                        entry.pause = REDIAL_FIRST;
+                    }
+                }
+            }
+            Event::Identified(info) => {
+                let remote = self.peers[index].connection.remote().cloned();
+                let protocols = info.protocols.join(",");
+                self.report(alloc::format!(
+                    "p2p: identified {} agent={} protocols={protocols}",
+                    Shown(remote.as_ref()),
+                    info.agent_version
+                ));
+            }
+            Event::Pong { rtt } => {
+                let remote = self.peers[index].connection.remote().cloned();
+                self.report(alloc::format!("p2p: ping {} rtt={rtt}us", Shown(remote.as_ref())));
+            }
+            Event::PingFailed => {
+                let remote = self.peers[index].connection.remote().cloned();
+                self.report(alloc::format!("p2p: ping {} failed", Shown(remote.as_ref())));
+            }
+            Event::StreamRefused(error) => {
+                self.counters.refused_streams += 1;
+                let remote = self.peers[index].connection.remote().cloned();
+                self.report_failure(
+                    alloc::format!("p2p: stream from {} refused: {error}", Shown(remote.as_ref())),
+                    now,
+                );
+            }
+            Event::Message { delivery, request } => {
+                self.deliver(index, socket, delivery, request, channels, now);
+            }
+            Event::Receipt { id, outcome } => {
+                let Some(pending) = self.pending.remove(&id) else { return };
+                let status = match outcome {
+                    Ok(status) => wire_status(status),
+                    Err(Failure::NotSent) => Status::Unreachable,
+                    Err(_) => Status::Failed,
+                };
+                send_record(channels, pending.channel, &Record::Receipt { id: pending.id, status });
+            }
+        }
+    }
+
+    /// Hands a message to its application, or answers for it.
+    fn deliver(
+        &mut self,
+        index: usize,
+        socket: SocketHandle,
+        delivery: Delivery,
+        request: Request,
+        channels: &mut Channels,
+        now: u64,
+    ) {
+        let connection = &mut self.peers[index].connection;
+        let Some(remote) = connection.remote().cloned() else { return };
+        let channel = self
+            .settings
+            .applications
+            .iter()
+            .find(|application| application.name == request.recipient)
+            .and_then(|application| {
+                channels.iter().position(|channel| channel.name() == application.channel)
+            });
+        let Some(channel) = channel else {
+            connection.answer(delivery, message::Status::UnknownRecipient, now);
+            return;
+        };
+        let number = self.next_delivery;
+        let record = Record::Deliver {
+            delivery: number,
+            peer: remote.as_bytes(),
+            sender: request.sender.as_bytes(),
+            body: &request.body,
+        };
+        let status = match channels.get_mut(channel) {
+            Some(target) if target.is_up() && !target.is_ignored() => {
+                let mut buffer = [0u8; RECORD_MAX];
+                match record.encode(&mut buffer) {
+                    Ok(length) => match target.send(&buffer[..length]) {
+                        Ok(()) => {
+                            let _ = target.notify();
+                            None
+                        }
+                        Err(_) => Some(message::Status::Busy),
+                    },
+                    Err(_) => Some(message::Status::TooLarge),
+                }
+            }
+            _ => Some(message::Status::Unavailable),
+        };
+        match status {
+            Some(status) => connection.answer(delivery, status, now),
+            None => {
+                self.next_delivery += 1;
+                self.delivered.insert(number, Delivered { socket, delivery });
+                self.counters.delivered += 1;
+            }
+        }
+    }
+
+    /// A messaging record from an app VM's `channel`. Returns whether it
+    /// was one netvm takes (sends and accepts on an application's channel).
+    pub fn record_from_app(&mut self, channel: &mut Channel, record: &[u8], now: u64) -> bool {
+        let name = channel.name();
+        let Some(sender) = self
+            .settings
+            .applications
+            .iter()
+            .find(|application| application.channel == name)
+            .map(|application| application.name.clone())
+        else {
+            return false;
+        };
+        match Record::decode(record) {
+            Ok(Record::Send { id, peer, recipient, body }) => {
+                let status =
+                    self.send_for_app(channel.index(), sender, id, peer, recipient, body, now);
+                if let Some(status) = status {
+                    send_on(channel, &Record::Receipt { id, status });
+                }
+                true
+            }
+            Ok(Record::Accept { delivery, status }) => {
+                if let Some(delivered) = self.delivered.remove(&delivery) {
+                    let status = match status {
+                        Status::Delivered => message::Status::Delivered,
+                        Status::Busy => message::Status::Busy,
+                        Status::UnknownRecipient => message::Status::UnknownRecipient,
+                        Status::TooLarge => message::Status::TooLarge,
+                        _ => message::Status::Unavailable,
+                    };
+                    if let Some(peer) =
+                        self.peers.iter_mut().find(|peer| peer.socket == delivered.socket)
+                    {
+                        peer.connection.answer(delivered.delivery, status, now);
+                    }
+                }
+                true
+            }
+            Ok(_) | Err(_) => false,
+        }
+    }
+
+    /// Sends an app's message; returns its status if it is settled at once.
+    #[allow(clippy::too_many_arguments)]
+    fn send_for_app(
+        &mut self,
+        channel: usize,
+        sender: String,
+        id: u64,
+        peer: &[u8],
+        recipient: &[u8],
+        body: &[u8],
+        now: u64,
+    ) -> Option<Status> {
+        let Ok(peer) = PeerId::from_bytes(peer) else { return Some(Status::Unreachable) };
+        let Ok(recipient) = core::str::from_utf8(recipient) else {
+            return Some(Status::UnknownRecipient);
+        };
+        let Some(target) = self
+            .peers
+            .iter_mut()
+            .find(|candidate| candidate.open && candidate.connection.remote() == Some(&peer))
+        else {
+            return Some(Status::Unreachable);
+        };
+        let wire_id = self.next_wire_id;
+        self.next_wire_id += 1;
+        self.pending.insert(wire_id, Pending { channel, id, socket: target.socket });
+        self.counters.sent += 1;
+        let request =
+            Request { id: wire_id, recipient: recipient.into(), sender, body: body.to_vec() };
+        target.connection.send(&request, now);
+        None
+    }
+
+    /// Says goodbye on every connection (netvm is going down).
+    pub fn close_all(&mut self) {
+        for peer in &mut self.peers {
+            peer.connection.close();
+        }
+    }
+}
+
+/// A wire status as the app sees it.
+fn wire_status(status: message::Status) -> Status {
+    match status {
+        message::Status::Delivered => Status::Delivered,
+        message::Status::UnknownRecipient => Status::UnknownRecipient,
+        message::Status::Unavailable => Status::Unavailable,
+        message::Status::TooLarge => Status::TooLarge,
+        message::Status::Busy => Status::Busy,
+    }
+}
+
+/// Sends `record` on channel `channel` (by index); see [`send_on`].
+fn send_record(channels: &mut Channels, channel: usize, record: &Record) {
+    if let Some(target) = channels.get_mut(channel) {
+        send_on(target, record);
+    }
+}
+
+/// Sends `record` on `channel`, ringing its doorbell; a full or down
+/// channel drops it (the app learns nothing, as it would of a lost VM).
+fn send_on(channel: &mut Channel, record: &Record) {
+    let mut buffer = [0u8; RECORD_MAX];
+    let Ok(length) = record.encode(&mut buffer) else { return };
+    if channel.is_up() && channel.send(&buffer[..length]).is_ok() {
+        let _ = channel.notify();
+    }
+}
+
+/// `/ip4/A/tcp/P` for an endpoint.
+fn endpoint_address(endpoint: IpEndpoint) -> Multiaddr {
+    let mut address = Multiaddr::default();
+    let IpAddress::Ipv4(ip) = endpoint.addr;
+    address.push(Protocol::Ip4(ip.octets()));
+    address.push(Protocol::Tcp(endpoint.port));
+    address
+}
+
+/// Why a peer ended.
+enum Ending {
+    /// The TCP connection closed.
+    Closed,
+    /// The connection broke a rule.
+    Error(ConnectionError),
+}
+
+/// A PeerId, or `?` before the handshake.
+struct Shown<'a>(Option<&'a PeerId>);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            Some(peer) => write!(formatter, "{peer}"),
+            None => formatter.write_str("?"),
+        }
+    }
+}
