@@ -40,7 +40,8 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use crate::stack::Network;
 
-/// Connections at most, both directions.
+/// Connections at most, both directions, counting the sockets listening
+/// for the next ones and those still closing.
 pub const CONNECTIONS_MAX: usize = 32;
 /// Listening sockets kept ready.
 const LISTENERS: usize = 2;
@@ -143,6 +144,9 @@ pub struct Node {
     /// come.
     failures_printed: u64,
     failures_summarized: u64,
+    /// Refused streams printed one by one so far, and counted since.
+    refusals_printed: u64,
+    refusals_summarized: u64,
     next_summary: u64,
     reports: Vec<Report>,
 }
@@ -183,7 +187,7 @@ impl Node {
                 listen_addrs: Vec::new(),
                 yamux: yamux::Config::default(),
                 handshake_timeout: 10_000_000,
-                ping_interval: 15_000_000,
+                ping_interval: settings.ping_interval_ms * 1_000,
                 ping_timeout: 20_000_000,
                 receipt_timeout: 10_000_000,
                 delivery_timeout: 5_000_000,
@@ -205,6 +209,8 @@ impl Node {
             counters: Counters::default(),
             failures_printed: 0,
             failures_summarized: 0,
+            refusals_printed: 0,
+            refusals_summarized: 0,
             next_summary: 0,
             reports: Vec::new(),
         }
@@ -242,19 +248,45 @@ impl Node {
             return;
         }
         self.failures_summarized += 1;
-        if now >= self.next_summary {
-            self.next_summary = now + SUMMARY_INTERVAL;
-            let counters = self.counters;
-            self.report(alloc::format!(
-                "p2p: {} more connections dropped ({} handshakes failed, {} protocol errors, {} \
-                 streams refused so far)",
-                self.failures_summarized,
-                counters.failed_handshakes,
-                counters.protocol_errors,
-                counters.refused_streams
-            ));
-            self.failures_summarized = 0;
+        self.summarize(now);
+    }
+
+    /// A remote's stream was refused: printed while few have, counted after.
+    fn report_refused_stream(&mut self, line: String, now: u64) {
+        self.counters.refused_streams += 1;
+        if self.refusals_printed < FAILURES_PRINTED {
+            self.refusals_printed += 1;
+            self.report(line);
+            return;
         }
+        self.refusals_summarized += 1;
+        self.summarize(now);
+    }
+
+    /// Prints what was counted and not printed, at most once every
+    /// [`SUMMARY_INTERVAL`].
+    fn summarize(&mut self, now: u64) {
+        if self.failures_summarized + self.refusals_summarized == 0 || now < self.next_summary {
+            return;
+        }
+        self.next_summary = now + SUMMARY_INTERVAL;
+        let counters = self.counters;
+        self.report(alloc::format!(
+            "p2p: {} more connections dropped and {} more streams refused ({} handshakes \
+             failed, {} protocol errors, {} streams refused so far)",
+            self.failures_summarized,
+            self.refusals_summarized,
+            counters.failed_handshakes,
+            counters.protocol_errors,
+            counters.refused_streams
+        ));
+        self.failures_summarized = 0;
+        self.refusals_summarized = 0;
+    }
+
+    /// When the next summary is due, if one is waiting.
+    fn summary_due(&self) -> Option<u64> {
+        (self.failures_summarized + self.refusals_summarized > 0).then_some(self.next_summary)
     }
 
     /// Does everything due at `now` (microseconds, as every time here): accepts, dials, moves
@@ -291,6 +323,10 @@ impl Node {
             if !entry.connected {
                 next = next.min(entry.next_dial);
             }
+        }
+        self.summarize(now);
+        if let Some(due) = self.summary_due() {
+            next = next.min(due);
         }
         (next != u64::MAX).then_some(next)
     }
@@ -329,9 +365,8 @@ impl Node {
 
     /// Keeps [`LISTENERS`] sockets listening while there is room.
     fn keep_listening<D: Device>(&mut self, network: &mut Network<D>) {
-        while self.listeners.len() < LISTENERS
-            && self.sockets_in_use() < CONNECTIONS_MAX + LISTENERS
-        {
+        // A listening socket is a connection in waiting: it counts.
+        while self.listeners.len() < LISTENERS && self.sockets_in_use() < CONNECTIONS_MAX {
             let handle = network.add_tcp_socket(SOCKET_BUFFER);
             let socket = network.tcp_socket(handle);
             if socket.listen(self.settings.listen_port).is_err() {
@@ -385,7 +420,7 @@ impl Node {
             if entry.connected || now < entry.next_dial {
                 continue;
             }
-            if self.sockets_in_use() >= CONNECTIONS_MAX + LISTENERS {
+            if self.sockets_in_use() >= CONNECTIONS_MAX {
                 return;
             }
             let (endpoint, peer, address) =
@@ -589,9 +624,8 @@ impl Node {
                 self.report(alloc::format!("p2p: ping {} failed", Shown(remote.as_ref())));
             }
             Event::StreamRefused(error) => {
-                self.counters.refused_streams += 1;
                 let remote = self.peers[index].connection.remote().cloned();
-                self.report_failure(
+                self.report_refused_stream(
                     alloc::format!("p2p: stream from {} refused: {error}", Shown(remote.as_ref())),
                     now,
                 );

@@ -9,6 +9,10 @@
 //! application app app-netvm
 //! ```
 //!
+//! A line `ping-interval-ms N` sets how often each connection is pinged
+//! (the benchmarks ping every second); the default is
+//! [`DEFAULT_PING_INTERVAL_MS`].
+//!
 //! `application NAME CHANNEL` routes messages addressed to NAME to the app
 //! VM at the other end of channel CHANNEL. A line that cannot be read is
 //! skipped and reported; the rest still counts. Without a page (all zero)
@@ -22,6 +26,8 @@ use elastos_p2p::multiaddr::Multiaddr;
 
 /// The port netvm listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4001;
+/// Milliseconds between two pings of a connection unless told otherwise.
+pub const DEFAULT_PING_INTERVAL_MS: u64 = 15_000;
 /// The most bootstrap peers kept.
 pub const BOOTSTRAP_MAX: usize = 16;
 /// The most applications kept.
@@ -45,11 +51,18 @@ pub struct Settings {
     pub bootstrap: Vec<Multiaddr>,
     /// The applications messages may be addressed to.
     pub applications: Vec<Application>,
+    /// Milliseconds between two pings of a connection.
+    pub ping_interval_ms: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { listen_port: DEFAULT_PORT, bootstrap: Vec::new(), applications: Vec::new() }
+        Self {
+            listen_port: DEFAULT_PORT,
+            bootstrap: Vec::new(),
+            applications: Vec::new(),
+            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
+        }
     }
 }
 
@@ -98,6 +111,12 @@ impl Settings {
                 Ok(port) if port > 0 => self.listen_port = port,
                 _ => return Err(alloc::format!("`{port}` is not a port")),
             },
+            ("ping-interval-ms", [interval]) => match interval.parse::<u64>() {
+                Ok(interval) if (100..=3_600_000).contains(&interval) => {
+                    self.ping_interval_ms = interval
+                }
+                _ => return Err(alloc::format!("`{interval}` is not 100 to 3600000 milliseconds")),
+            },
             ("bootstrap", [address]) => {
                 let address: Multiaddr = address
                     .parse()
@@ -138,13 +157,15 @@ mod tests {
     #[test]
     fn a_full_page_is_read() {
         let text = alloc::format!(
-            "listen-port 4100\nbootstrap /ip4/10.0.2.2/tcp/4002/p2p/{PEER}\napplication app app-netvm\n"
+            "listen-port 4100\nbootstrap /ip4/10.0.2.2/tcp/4002/p2p/{PEER}\napplication app app-netvm\n\
+             ping-interval-ms 1000\n"
         );
         let mut page = [0u8; 4096];
         page[..text.len()].copy_from_slice(text.as_bytes());
         let (settings, errors) = Settings::parse(&page);
         assert_eq!(errors, []);
         assert_eq!(settings.listen_port, 4100);
+        assert_eq!(settings.ping_interval_ms, 1000);
         assert_eq!(settings.bootstrap.len(), 1);
         assert_eq!(settings.bootstrap[0].tcp_endpoint(), Some(([10, 0, 2, 2], 4002)));
         assert_eq!(
@@ -164,11 +185,12 @@ mod tests {
         let text = alloc::format!(
             "listen-port 0\nlisten-port 99999\nbootstrap /ip4/1.2.3.4/tcp/5\nbootstrap nonsense\n\
              bootstrap /dns4/x/udp/1/p2p/{PEER}\nwhat is this\napplication only-name\n\
-             application app app-netvm\n"
+             application app app-netvm\nping-interval-ms 5\n"
         );
         let (settings, errors) = Settings::parse(text.as_bytes());
         let lines: Vec<usize> = errors.iter().map(|error| error.line).collect();
-        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 9]);
+        assert_eq!(settings.ping_interval_ms, DEFAULT_PING_INTERVAL_MS);
         assert_eq!(settings.listen_port, DEFAULT_PORT);
         assert!(settings.bootstrap.is_empty());
         assert_eq!(settings.applications.len(), 1);

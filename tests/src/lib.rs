@@ -33,6 +33,7 @@
 pub mod artifacts;
 pub mod elf;
 pub mod gdb;
+pub mod hostile;
 pub mod peer;
 pub mod qemu;
 pub mod shell;

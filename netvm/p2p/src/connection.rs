@@ -770,6 +770,12 @@ impl Connection {
                         let _ = encrypt(transport, &mut self.plain_output, &mut self.raw_output);
                         return Err(error.into());
                     }
+                    // Streams yamux refused for the limit, since the last time.
+                    let refused = session.refused_streams();
+                    for _ in self.refused_streams..refused {
+                        self.events.push_back(Event::StreamRefused(StreamError::TooMany));
+                    }
+                    self.refused_streams = refused;
                     self.serve_streams(now)?;
                     self.flush(now);
                     return Ok(());
@@ -785,18 +791,10 @@ impl Connection {
             let Some(event) = session.poll_event() else { return Ok(()) };
             match event {
                 yamux::Event::Opened(id) => {
-                    let inbound = self.streams.keys().filter(|&&id| self.is_inbound(id)).count();
-                    if inbound >= self.settings.yamux.max_streams {
-                        self.refused_streams += 1;
-                        self.events.push_back(Event::StreamRefused(StreamError::TooMany));
-                        self.reset(id);
-                    } else {
-                        self.streams.insert(
-                            id,
-                            Stream::new(StreamState::Negotiating(Listener::new(&PROTOCOLS))),
-                        );
-                        self.serve_stream(id, now);
-                    }
+                    // yamux itself refuses streams beyond its limit.
+                    let listener = Listener::new(&PROTOCOLS);
+                    self.streams.insert(id, Stream::new(StreamState::Negotiating(listener)));
+                    self.serve_stream(id, now);
                 }
                 yamux::Event::Data(id) => self.serve_stream(id, now),
                 yamux::Event::Finished(id) => {
@@ -809,16 +807,6 @@ impl Connection {
                 yamux::Event::GoAway(code) => return Err(ConnectionError::GoAway(code)),
                 yamux::Event::Pong(_) => {}
             }
-        }
-    }
-
-    /// Whether stream `id` was opened by the remote.
-    fn is_inbound(&self, id: StreamId) -> bool {
-        let odd = id % 2 == 1;
-        match self.direction {
-            // The dialer is yamux's client and opens odd streams.
-            Direction::Dialer => !odd,
-            Direction::Listener => odd,
         }
     }
 

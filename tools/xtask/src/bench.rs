@@ -49,8 +49,47 @@ fn parse(console: &str) -> Result<NullHypercall> {
     })
 }
 
-/// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
-pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
+/// The benchmarks, by name, in the order they run.
+pub const NAMES: [&str; 5] =
+    ["null-hypercall", "channels", "libp2p", "linux-download", "linux-boot"];
+
+/// Runs the benchmarks named in `names` (all of them if it is empty) on
+/// `cpu` and prints (and with `write`, records) their tables.
+pub fn run(images: &Images, cpu: &str, write: bool, names: &[String]) -> Result<()> {
+    if let Some(unknown) = names.iter().find(|name| !NAMES.contains(&name.as_str())) {
+        return Err(Error::Usage(format!("no benchmark {unknown}; use one of {NAMES:?}")));
+    }
+    let wanted = |name: &str| names.is_empty() || names.iter().any(|wanted| wanted == name);
+    let show = |name: &str, table: String| -> Result<()> {
+        println!("{table}");
+        if write {
+            record(name, &table)?;
+        }
+        Ok(())
+    };
+    if wanted("null-hypercall") {
+        show("null-hypercall", null_hypercall(images, cpu)?)?;
+    }
+    if wanted("channels") {
+        show("channels", channels(images, cpu)?)?;
+    }
+    if wanted("libp2p") {
+        show("libp2p", crate::p2p_bench::p2p(images, cpu)?)?;
+    }
+    if wanted("linux-download") || wanted("linux-boot") {
+        let linux = crate::linux::default_linux()?;
+        if wanted("linux-download") {
+            show("linux-download", linux_download(images, &linux, cpu)?)?;
+        }
+        if wanted("linux-boot") {
+            show("linux-boot", linux_boot(images, &linux, cpu)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The null hypercall against an empty loop, in the test guest.
+fn null_hypercall(images: &Images, cpu: &str) -> Result<String> {
     // Only alpha runs: the machine powers off when it is done.
     let test = crate::machine::system("test")?;
     let staging = only(test, images, &[("alpha", Some(Scenario::Benchmark as u64))])?;
@@ -72,7 +111,7 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
     let figures = parse(&console)?;
     let baseline = figures.per_iteration(figures.baseline_ticks);
     let round_trip = figures.per_iteration(figures.ticks);
-    let table = format!(
+    Ok(format!(
         "| measurement ({cpu}, {} iterations) | guest instructions per iteration |\n\
          |---|---|\n\
          | empty loop (baseline) | {baseline:.1} |\n\
@@ -80,28 +119,7 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
          | null hypercall round trip, baseline subtracted | {:.1} |\n",
         figures.iterations,
         round_trip - baseline
-    );
-    println!("{table}");
-    if write {
-        record("null-hypercall", &table)?;
-    }
-    let table = channels(images, cpu)?;
-    println!("{table}");
-    if write {
-        record("channels", &table)?;
-    }
-    let linux = crate::linux::default_linux()?;
-    let table = linux_download(images, &linux, cpu)?;
-    println!("{table}");
-    if write {
-        record("linux-download", &table)?;
-    }
-    let table = linux_boot(images, &linux, cpu)?;
-    println!("{table}");
-    if write {
-        record("linux-boot", &table)?;
-    }
-    Ok(())
+    ))
 }
 
 /// The parameter word that makes the app VM measure its channels.

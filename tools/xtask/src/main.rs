@@ -11,6 +11,7 @@ mod environment;
 mod initramfs;
 mod linux;
 mod machine;
+mod p2p_bench;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -99,6 +100,9 @@ enum Command {
     },
     /// Measure the hypervisor (QEMU with -icount) and print the figures.
     Bench {
+        /// Run only these benchmarks (null-hypercall, channels, libp2p,
+        /// linux-download, linux-boot); all of them when none is named.
+        names: Vec<String>,
         /// Also write the figures into docs/benchmarks.md.
         #[arg(long)]
         write: bool,
@@ -155,11 +159,11 @@ fn run(command: Command) -> Result<ExitCode> {
             build::test(filter.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { write, cpu } => {
+        Command::Bench { names, write, cpu } => {
             environment::ensure_build_tools()?;
             environment::ensure_qemu()?;
             let images = build::build()?;
-            bench::run(&images, &cpu, write)?;
+            bench::run(&images, &cpu, write, &names)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Gdb { machine, port } => {

@@ -162,6 +162,9 @@ impl Handler for App {
     }
 
     fn pong_received(&mut self, channel: &mut Channel, payload: &[u8]) {
+        if self.messages.pong(channel, payload) {
+            return;
+        }
         match self.round_trips[channel.index()].pong(payload) {
             Verdict::FirstRoundTrip => {
                 self.pongs += 1;

@@ -4,13 +4,18 @@
 //! (a message that is itself a reply gets none, so two such VMs do not
 //! answer each other forever). It prints the receipts of what it sent.
 //!
-//! A message whose body is `benchmark COUNT LENGTH` starts a burst instead:
-//! COUNT messages of LENGTH bytes to the sender, at most [`WINDOW`] waiting
-//! for their receipts at a time, timed from the first send to the last
-//! receipt and printed as `benchmark p2p-messages ...`.
+//! A message whose body is `benchmark COUNT LENGTH` starts a burst instead,
+//! in two timed phases on the channel the message came through. First the
+//! baseline: COUNT data records of LENGTH bytes streamed to netvm over the
+//! channel as fast as its ring takes them, closed by a ping whose pong shows
+//! netvm took them all. Then COUNT messages of LENGTH bytes to the sender,
+//! at most [`WINDOW`] waiting for their receipts at a time, timed from the
+//! first send to the last receipt. Both are printed as `benchmark
+//! p2p-messages ...`.
 
 use core::fmt;
 use guest_runtime::channel::Channel;
+use guest_runtime::message::Message;
 use guest_runtime::messaging::{
     PeerText, Record, Status, BODY_MAX, NAME_MAX, PEER_MAX, RECORD_MAX,
 };
@@ -25,6 +30,18 @@ const REPLY: &[u8] = b"reply: ";
 const BENCHMARK: &str = "benchmark ";
 /// The most bytes of a body printed.
 const SHOWN: usize = 96;
+/// The payload of the ping that closes a burst's channel phase.
+pub const BURST_PING: &[u8] = b"burst";
+
+/// Where a burst is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Streaming data records to netvm: how many went, and whether the
+    /// closing ping did.
+    Channel { sent: u64, pinged: bool },
+    /// Sending messages to the peer.
+    Network,
+}
 
 /// A burst of messages to one peer.
 #[derive(Clone, Copy)]
@@ -46,6 +63,9 @@ struct Burst {
     delivered: u64,
     first_id: u64,
     started: Option<Instant>,
+    phase: Phase,
+    /// Ticks the channel phase took.
+    channel_ticks: u64,
 }
 
 /// What the app VM remembers of its messages.
@@ -139,10 +159,11 @@ impl Messages {
                     });
                     println!(
                         "benchmark p2p-messages count={} length={} delivered={} ticks={ticks} \
-                         frequency={}",
+                         channel_ticks={} frequency={}",
                         burst.count,
                         burst.length,
                         burst.delivered,
+                        burst.channel_ticks,
                         time::frequency()
                     );
                     self.burst = None;
@@ -174,6 +195,8 @@ impl Messages {
             delivered: 0,
             first_id: self.next_id,
             started: None,
+            phase: Phase::Channel { sent: 0, pinged: false },
+            channel_ticks: 0,
         };
         burst.peer[..burst.peer_length].copy_from_slice(&peer[..burst.peer_length]);
         burst.recipient[..burst.recipient_length]
@@ -187,6 +210,10 @@ impl Messages {
     pub fn pump(&mut self, channel: &mut Channel) -> bool {
         let Some(burst) = self.burst.as_mut() else { return false };
         if burst.channel != channel.index() {
+            return true;
+        }
+        if let Phase::Channel { sent, pinged } = &mut burst.phase {
+            stream_data(channel, burst.length, burst.count, sent, pinged, &mut burst.started);
             return true;
         }
         let body = [b'm'; BODY_MAX];
@@ -216,6 +243,60 @@ impl Messages {
     /// Whether a burst is under way.
     pub fn bursting(&self) -> bool {
         self.burst.is_some()
+    }
+
+    /// A pong with `payload` came on `channel`; returns whether it was the
+    /// one closing a burst's channel phase.
+    pub fn pong(&mut self, channel: &Channel, payload: &[u8]) -> bool {
+        let Some(burst) = self.burst.as_mut() else { return false };
+        if payload != BURST_PING
+            || burst.channel != channel.index()
+            || burst.phase != (Phase::Channel { sent: burst.count, pinged: true })
+        {
+            return false;
+        }
+        burst.channel_ticks = burst
+            .started
+            .map_or(0, |started| Instant::now().ticks().saturating_sub(started.ticks()));
+        burst.started = None;
+        burst.phase = Phase::Network;
+        true
+    }
+}
+
+/// Streams data records of `length` bytes on `channel` until `count` went
+/// or the ring is full, then the closing ping; notes the start.
+fn stream_data(
+    channel: &mut Channel,
+    length: usize,
+    count: u64,
+    sent: &mut u64,
+    pinged: &mut bool,
+    started: &mut Option<Instant>,
+) {
+    let payload = [b'd'; BODY_MAX];
+    let mut record = [0u8; BODY_MAX + 1];
+    let mut any = false;
+    while *sent < count {
+        let Ok(size) = Message::Data(&payload[..length]).encode(&mut record) else { return };
+        started.get_or_insert_with(Instant::now);
+        if channel.send(&record[..size]).is_err() {
+            break;
+        }
+        *sent += 1;
+        any = true;
+    }
+    if *sent == count && !*pinged {
+        let mut ping = [0u8; 8];
+        if let Ok(size) = Message::Ping(BURST_PING).encode(&mut ping) {
+            if channel.send(&ping[..size]).is_ok() {
+                *pinged = true;
+                any = true;
+            }
+        }
+    }
+    if any {
+        let _ = channel.notify();
     }
 }
 

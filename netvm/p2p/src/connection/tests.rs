@@ -284,3 +284,36 @@ fn random_input_never_panics() {
         let _ = format!("{:?}", listener.poll_timeouts(1));
     }
 }
+
+#[test]
+fn streams_over_the_limit_are_refused_and_reported() {
+    let mut roomy = settings();
+    roomy.sends_max = 32;
+    let mut limited = settings();
+    limited.yamux.max_streams = 6;
+    let (mut dialer, _) = pair(roomy);
+    let (_, mut listener) = pair(limited);
+    exchange(&mut dialer, &mut listener, 0, usize::MAX);
+    events(&mut dialer);
+    events(&mut listener);
+    // The identify and ping streams are done with; each message needs one.
+    for id in 0..10 {
+        dialer.send(&message(id, "app"), 0);
+    }
+    exchange(&mut dialer, &mut listener, 0, usize::MAX);
+    let arrived = events(&mut listener);
+    let refused = arrived
+        .iter()
+        .filter(|event| **event == Event::StreamRefused(StreamError::TooMany))
+        .count();
+    let delivered = arrived.iter().filter(|event| matches!(event, Event::Message { .. })).count();
+    assert!(refused > 0, "{arrived:?}");
+    assert_eq!(refused + delivered, 10, "{arrived:?}");
+    assert_eq!(listener.refused_streams(), refused as u64);
+    // The dialer learns that the refused ones got no receipt.
+    let failed = events(&mut dialer)
+        .into_iter()
+        .filter(|event| matches!(event, Event::Receipt { outcome: Err(Failure::NoReceipt), .. }))
+        .count();
+    assert_eq!(failed, refused);
+}
