@@ -49,8 +49,56 @@ fn parse(console: &str) -> Result<NullHypercall> {
     })
 }
 
-/// Runs the benchmarks on `cpu` and prints (and with `write`, records) the table.
-pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
+/// One of the benchmarks, to run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Benchmark {
+    /// The null hypercall round trip.
+    Hypercall,
+    /// The inter-VM channels.
+    Channels,
+    /// Linux's TCP download through netvm.
+    Download,
+    /// Linux's boot to userspace.
+    Boot,
+}
+
+/// Runs the benchmarks on `cpu` (only `only`, if given) and prints (and with
+/// `write`, records) their tables.
+pub fn run(images: &Images, cpu: &str, write: bool, only: Option<Benchmark>) -> Result<()> {
+    let wanted = |benchmark| only.is_none_or(|only| only == benchmark);
+    if wanted(Benchmark::Hypercall) {
+        null_hypercall(images, cpu, write)?;
+    }
+    if wanted(Benchmark::Channels) {
+        let table = channels(images, cpu)?;
+        println!("{table}");
+        if write {
+            record("channels", &table)?;
+        }
+    }
+    if wanted(Benchmark::Download) || wanted(Benchmark::Boot) {
+        let linux = crate::linux::default_linux()?;
+        if wanted(Benchmark::Download) {
+            let table = linux_download(images, &linux, cpu)?;
+            println!("{table}");
+            if write {
+                record("linux-download", &table)?;
+            }
+        }
+        if wanted(Benchmark::Boot) {
+            let table = linux_boot(images, &linux, cpu)?;
+            println!("{table}");
+            if write {
+                record("linux-boot", &table)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Measures the null hypercall on `cpu` and prints (and with `write`,
+/// records) its table.
+fn null_hypercall(images: &Images, cpu: &str, write: bool) -> Result<()> {
     // Only alpha runs: the machine powers off when it is done.
     let test = crate::machine::system("test")?;
     let staging = only(test, images, &[("alpha", Some(Scenario::Benchmark as u64))])?;
@@ -84,22 +132,6 @@ pub fn run(images: &Images, cpu: &str, write: bool) -> Result<()> {
     println!("{table}");
     if write {
         record("null-hypercall", &table)?;
-    }
-    let table = channels(images, cpu)?;
-    println!("{table}");
-    if write {
-        record("channels", &table)?;
-    }
-    let linux = crate::linux::default_linux()?;
-    let table = linux_download(images, &linux, cpu)?;
-    println!("{table}");
-    if write {
-        record("linux-download", &table)?;
-    }
-    let table = linux_boot(images, &linux, cpu)?;
-    println!("{table}");
-    if write {
-        record("linux-boot", &table)?;
     }
     Ok(())
 }

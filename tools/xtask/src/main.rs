@@ -101,6 +101,9 @@ enum Command {
         /// The CPU model to measure on.
         #[arg(long, default_value = "cortex-a53")]
         cpu: String,
+        /// Run only this benchmark (all of them when left out).
+        #[arg(value_enum)]
+        only: Option<bench::Benchmark>,
     },
     /// Boot the system stopped at its first instruction and attach gdb-multiarch.
     Gdb {
@@ -151,11 +154,11 @@ fn run(command: Command) -> Result<ExitCode> {
             build::test(filter.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { write, cpu } => {
+        Command::Bench { write, cpu, only } => {
             environment::ensure_build_tools()?;
             environment::ensure_qemu()?;
             let images = build::build()?;
-            bench::run(&images, &cpu, write)?;
+            bench::run(&images, &cpu, write, only)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Gdb { machine, port } => {
