@@ -11,6 +11,7 @@
 //! or the last VM of the system does, the hypervisor powers the machine off.
 
 use crate::arch::gic;
+use crate::arch::Mutex;
 use crate::memory::PoolTables;
 use crate::system::SYSTEM;
 use crate::{channel, firmware, images, log};
@@ -22,7 +23,7 @@ use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress, PAGE_SIZE}
 use hypervisor_core::page_table::{self, Stage2Attributes, Stage2Table};
 use hypervisor_core::uart::VirtualUart;
 use hypervisor_core::vgic::VirtualGic;
-use spin::{Mutex, Once};
+use spin::Once;
 
 /// Number of VMs of the system.
 pub const MACHINE_COUNT: usize = SYSTEM.machines.len();
