@@ -338,13 +338,7 @@ impl Machine {
             // copied; the copy then holds some mix of old and new bytes,
             // which is what the guest asked for: callers check what they
             // read from the copy, never from guest memory again.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    physical as *const u8,
-                    piece.as_mut_ptr(),
-                    piece.len(),
-                )
-            };
+            unsafe { channel_ring::words::copy_from(piece, physical as *const u8) };
         })
     }
 
@@ -359,9 +353,7 @@ impl Machine {
             let piece = &bytes[range];
             // SAFETY: as in `read_guest`: a piece of this VM's own RAM, which
             // no hypervisor object lives in and `bytes` cannot overlap.
-            unsafe {
-                core::ptr::copy_nonoverlapping(piece.as_ptr(), physical as *mut u8, piece.len())
-            };
+            unsafe { channel_ring::words::copy_to(physical as *mut u8, piece) };
         })
     }
 
