@@ -76,6 +76,10 @@ pub struct BoardFacts<'a> {
     pub cpu_compatible: &'a str,
     /// How many `cpu` nodes `/cpus` holds.
     pub cpu_count: usize,
+    /// The random bytes of `/chosen/rng-seed`, which firmware (QEMU among
+    /// it) leaves for the operating system to seed its random number
+    /// generator with; `None` if the tree has none.
+    pub rng_seed: Option<&'a [u8]>,
     /// The MPIDR affinities (`reg`) of the first [`MAXIMUM_BOARD_CPUS`] CPUs.
     cpu_affinities: [u64; MAXIMUM_BOARD_CPUS],
     /// The virtio-mmio slots with the lowest addresses, in ascending order.
@@ -130,6 +134,11 @@ pub fn read_board(bytes: &[u8]) -> Result<BoardFacts<'_>, Error> {
         uart,
         cpu_compatible: "",
         cpu_count: 0,
+        rng_seed: tree
+            .find_node("/chosen")
+            .and_then(|chosen| chosen.property("rng-seed"))
+            .map(|property| property.value)
+            .filter(|seed| !seed.is_empty()),
         cpu_affinities: [0; MAXIMUM_BOARD_CPUS],
         virtio_mmio: [VirtioMmio::default(); MAXIMUM_VIRTIO_MMIO],
         virtio_mmio_count: 0,

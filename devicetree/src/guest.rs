@@ -6,7 +6,7 @@
 //! ```text
 //! /                 #address-cells = 2, #size-cells = 2, compatible = "linux,dummy-virt",
 //!                   model, interrupt-parent = <&intc>
-//! /chosen           bootargs, stdout-path, linux,initrd-start, linux,initrd-end
+//! /chosen           bootargs, stdout-path, linux,initrd-start, linux,initrd-end, rng-seed
 //! /memory@BASE      device_type = "memory", reg
 //! /cpus/cpu@N       device_type = "cpu", compatible, reg = <N>, enable-method = "psci"
 //! /psci             "arm,psci-1.0", "arm,psci-0.2", "arm,psci", method = "smc"
@@ -96,6 +96,10 @@ pub struct GuestDescription<'a> {
     pub bootargs: &'a str,
     /// Where the initial RAM disk was loaded, if there is one; it must lie in `memory`.
     pub initrd: Option<Region>,
+    /// Random bytes for `/chosen/rng-seed`, if any: Linux seeds its random
+    /// number generator with them at boot, as it does on a board whose
+    /// firmware provides them.
+    pub rng_seed: Option<&'a [u8]>,
 }
 
 /// Why a [`GuestDescription`] was refused.
@@ -168,6 +172,9 @@ fn write_chosen(writer: &mut Writer, description: &GuestDescription) -> Result<(
         writer.property_u64("linux,initrd-start", initrd.base)?;
         // Validation made sure the end does not overflow.
         writer.property_u64("linux,initrd-end", initrd.base + initrd.size)?;
+    }
+    if let Some(seed) = description.rng_seed {
+        writer.property("rng-seed", seed)?;
     }
     writer.end_node()
 }

@@ -37,6 +37,8 @@ fn qemu_virt_facts_are_read() {
     assert_eq!(facts.cpu_compatible, "arm,cortex-a53");
     assert_eq!(facts.cpu_count, 4);
     assert_eq!(facts.cpu_affinities(), [0, 1, 2, 3]);
+    // QEMU leaves 32 random bytes for the operating system.
+    assert_eq!(facts.rng_seed.map(<[u8]>::len), Some(32));
     // QEMU lists the slots from the highest address down; they come back sorted.
     let expected: Vec<VirtioMmio> = (0..32)
         .map(|index| VirtioMmio {
@@ -286,7 +288,9 @@ fn the_stdout_uart_is_preferred() {
         }
         Ok(())
     });
-    let uart = read_board(&blob).unwrap().uart.unwrap();
+    let facts = read_board(&blob).unwrap();
+    assert_eq!(facts.rng_seed, None, "a /chosen without rng-seed gives no seed");
+    let uart = facts.uart.unwrap();
     assert_eq!(uart.region, Region { base: 0x904_0000, size: 0x1000 });
     assert_eq!(uart.spi, 8);
     assert_eq!(uart.clock_frequency, 24_000_000);

@@ -30,6 +30,7 @@ fn qemu_like_guest() -> GuestDescription<'static> {
         virtio_mmio: &VIRTIO_MMIO,
         bootargs: "console=ttyAMA0 earlycon rdinit=/init",
         initrd: Some(Region { base: 0x4800_0000, size: 0x20_0000 }),
+        rng_seed: Some(&[7; 32]),
     }
 }
 
@@ -74,6 +75,7 @@ fn guest_tree_has_every_node_linux_needs() {
     assert_eq!(tree.chosen().stdout().unwrap().name, "pl011@9000000");
     assert_eq!(value(&tree, "/chosen", "linux,initrd-start"), 0x4800_0000u64.to_be_bytes());
     assert_eq!(value(&tree, "/chosen", "linux,initrd-end"), 0x4820_0000u64.to_be_bytes());
+    assert_eq!(value(&tree, "/chosen", "rng-seed"), [7; 32]);
 
     // Memory.
     assert!(tree.find_node("/memory@40000000").is_some());
@@ -182,6 +184,7 @@ fn optional_parts_can_be_left_out() {
         initrd: None,
         bootargs: "",
         cpu_count: 1,
+        rng_seed: None,
         ..qemu_like_guest()
     };
     let blob = build(&description);
@@ -190,6 +193,7 @@ fn optional_parts_can_be_left_out() {
     assert!(chosen.property("stdout-path").is_none());
     assert!(chosen.property("linux,initrd-start").is_none());
     assert!(chosen.property("linux,initrd-end").is_none());
+    assert!(chosen.property("rng-seed").is_none());
     assert_eq!(chosen.property("bootargs").unwrap().value, b"\0");
     assert!(tree.find_node("/apb-pclk").is_none());
     assert!(tree.find_node("/pl011").is_none());

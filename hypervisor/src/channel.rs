@@ -10,6 +10,7 @@
 //! never reads the rings; it only zeroes their control pages when a VM
 //! (re)starts, so both ends begin from empty rings.
 
+use crate::arch::Mutex;
 use crate::system::SYSTEM;
 use crate::vm::{self, Machine, State};
 use crate::{interrupts, log};
@@ -23,7 +24,6 @@ use hypercall_abi::{
 };
 use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress};
 use hypervisor_core::page_table::{Access, MemoryKind, Stage2Attributes, Stage2Table};
-use spin::Mutex;
 
 /// Channel calls each VM made that the manifest does not allow (a channel it
 /// is not an end of, or that does not exist). Read by the tests.

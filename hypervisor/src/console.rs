@@ -4,8 +4,8 @@
 //! hypervisor, `[name]` for a VM's console hypercalls. A lock held for a whole
 //! line keeps lines from different CPUs apart.
 
+use crate::arch::Mutex;
 use core::fmt::{self, Write};
-use spin::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;

@@ -1,11 +1,21 @@
 //! Starting a VM from its images: the boot-image index in the staging region,
 //! copying images into the VM's RAM, and the device tree a Linux guest boots with.
+//!
+//! The firmware's random seed (`/chosen/rng-seed` of the tree QEMU hands the
+//! hypervisor) goes into the tree of the first Linux guest that boots, and only
+//! that once: without one Linux's random number generator starts unseeded and
+//! spends its time gathering and hashing entropy, and the hypervisor has no
+//! source of randomness to make a second seed from.
 
 use crate::vm::{Machine, StartPoint};
 use boards::boot_image::{ImageKind, Index, IndexError};
 use boards::qemu_virt;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
+
+/// Set once the firmware's random seed has been handed to a guest.
+static SEED_GIVEN: AtomicBool = AtomicBool::new(false);
 
 /// Where a Linux VM's pieces go, as offsets into its RAM.
 mod linux_layout {
@@ -160,6 +170,20 @@ pub fn load(machine: &Machine, memory: &mut [u8]) -> Result<StartPoint, ImageErr
 
 /// The CPU model named in the firmware's device tree, if QEMU left one.
 fn cpu_compatible() -> &'static str {
+    firmware_facts().map_or("arm,armv8", |facts| facts.cpu_compatible)
+}
+
+/// The firmware's random seed, the first time it is asked for; `None` ever
+/// after (a seed is never handed out twice) and if the firmware left none.
+fn take_firmware_seed() -> Option<&'static [u8]> {
+    if SEED_GIVEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    firmware_facts()?.rng_seed
+}
+
+/// What the firmware's device tree says, if QEMU left a valid one.
+fn firmware_facts() -> Option<devicetree::BoardFacts<'static>> {
     // SAFETY: QEMU places its device tree at the base of RAM, in a region the
     // hypervisor reserves (FIRMWARE_DEVICE_TREE) and never writes.
     let firmware = unsafe {
@@ -168,10 +192,8 @@ fn cpu_compatible() -> &'static str {
             qemu_virt::FIRMWARE_DEVICE_TREE.size as usize,
         )
     };
-    devicetree::total_size(firmware)
-        .ok()
-        .and_then(|size| devicetree::read_board(&firmware[..size]).ok())
-        .map_or("arm,armv8", |facts| facts.cpu_compatible)
+    let size = devicetree::total_size(firmware).ok()?;
+    devicetree::read_board(&firmware[..size]).ok()
 }
 
 fn write_device_tree(
@@ -207,6 +229,7 @@ fn write_device_tree(
         virtio_mmio: &network[..network_count],
         bootargs,
         initrd,
+        rng_seed: take_firmware_seed(),
     };
     devicetree::build_guest(&description, buffer).map_err(ImageError::DeviceTree)?;
     Ok(())

@@ -1,10 +1,10 @@
 //! Physical memory owned by the hypervisor: the frame pool, and page tables
 //! reached through the identity map.
 
+use crate::arch::Mutex;
 use hypervisor_core::address::{PhysicalAddress, PAGE_SIZE};
 use hypervisor_core::frame_allocator::FrameAllocator;
 use hypervisor_core::page_table::TableMemory;
-use spin::Mutex;
 
 extern "C" {
     static __frame_pool_start: u8;

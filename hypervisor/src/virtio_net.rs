@@ -53,6 +53,11 @@ pub fn window(index: usize) -> Region {
     }
 }
 
+/// Room for one frame, starting at a word boundary as the ring's frames do,
+/// so that copies in and out move whole aligned words.
+#[repr(C, align(8))]
+struct FrameBuffer([u8; virtio::MAX_FRAME]);
+
 /// One virtio-net device and its end of the channel.
 pub struct Frontend {
     device: NetDevice,
@@ -65,7 +70,7 @@ pub struct Frontend {
     producer: Option<Producer>,
     consumer: Option<Consumer>,
     /// A frame taken from the ring that Linux had no buffer for yet.
-    pending: [u8; virtio::MAX_FRAME],
+    pending: FrameBuffer,
     pending_length: Option<usize>,
     /// The interrupt line as the vGIC last saw it.
     line: bool,
@@ -87,7 +92,7 @@ impl Frontend {
             epoch: 0,
             producer: None,
             consumer: None,
-            pending: [0; virtio::MAX_FRAME],
+            pending: FrameBuffer([0; virtio::MAX_FRAME]),
             pending_length: None,
             line: false,
         }
@@ -151,7 +156,7 @@ impl Frontend {
                 Some(length) => length,
                 None => {
                     let Some(consumer) = self.consumer.as_mut() else { return took };
-                    match consumer.receive(&mut self.pending) {
+                    match consumer.receive(&mut self.pending.0) {
                         Ok(Some(length)) => {
                             took = true;
                             length
@@ -168,7 +173,7 @@ impl Frontend {
                     }
                 }
             };
-            match self.device.receive(memory, &self.pending[..length]) {
+            match self.device.receive(memory, &self.pending.0[..length]) {
                 Received::Delivered => {
                     LINUX_FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
                 }

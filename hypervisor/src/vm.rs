@@ -11,6 +11,7 @@
 //! or the last VM of the system does, the hypervisor powers the machine off.
 
 use crate::arch::gic;
+use crate::arch::Mutex;
 use crate::memory::PoolTables;
 use crate::system::SYSTEM;
 use crate::{channel, firmware, images, log};
@@ -22,7 +23,7 @@ use hypervisor_core::address::{GuestPhysicalAddress, PhysicalAddress, PAGE_SIZE}
 use hypervisor_core::page_table::{self, Stage2Attributes, Stage2Table};
 use hypervisor_core::uart::VirtualUart;
 use hypervisor_core::vgic::VirtualGic;
-use spin::{Mutex, Once};
+use spin::Once;
 
 /// Number of VMs of the system.
 pub const MACHINE_COUNT: usize = SYSTEM.machines.len();
@@ -337,13 +338,7 @@ impl Machine {
             // copied; the copy then holds some mix of old and new bytes,
             // which is what the guest asked for: callers check what they
             // read from the copy, never from guest memory again.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    physical as *const u8,
-                    piece.as_mut_ptr(),
-                    piece.len(),
-                )
-            };
+            unsafe { channel_ring::words::copy_from(piece, physical as *const u8) };
         })
     }
 
@@ -358,9 +353,7 @@ impl Machine {
             let piece = &bytes[range];
             // SAFETY: as in `read_guest`: a piece of this VM's own RAM, which
             // no hypervisor object lives in and `bytes` cannot overlap.
-            unsafe {
-                core::ptr::copy_nonoverlapping(piece.as_ptr(), physical as *mut u8, piece.len())
-            };
+            unsafe { channel_ring::words::copy_to(physical as *mut u8, piece) };
         })
     }
 

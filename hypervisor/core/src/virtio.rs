@@ -422,10 +422,9 @@ impl NetDevice {
         if !self.queue_running(RECEIVE_QUEUE) {
             return Received::Dropped(DropReason::NotRunning);
         }
-        let mut packet = [0; PACKET_LIMIT];
-        packet[HEADER_SIZE - 2..HEADER_SIZE].copy_from_slice(&1u16.to_le_bytes());
-        packet[HEADER_SIZE..HEADER_SIZE + frame.len()].copy_from_slice(frame);
-        match self.receive_packet(memory, &packet[..HEADER_SIZE + frame.len()]) {
+        let mut header = [0; HEADER_SIZE];
+        header[HEADER_SIZE - 2..].copy_from_slice(&1u16.to_le_bytes());
+        match self.receive_packet(memory, &header, frame) {
             Ok(None) => Received::NoBuffer,
             Ok(Some(fitted)) => {
                 self.signal_used(memory, RECEIVE_QUEUE);
@@ -483,32 +482,42 @@ impl NetDevice {
         Ok(())
     }
 
-    /// Scatters `packet` over the next receive chain. `None` when no chain is
-    /// available, otherwise whether the packet fitted; a chain too small is
-    /// returned to the driver with length zero.
+    /// Scatters the packet `header` then `frame` over the next receive chain,
+    /// straight from both (no copy of the packet is made first). `None` when
+    /// no chain is available, otherwise whether the packet fitted; a chain too
+    /// small is returned to the driver with length zero.
     fn receive_packet(
         &mut self,
         memory: &impl GuestMemory,
-        packet: &[u8],
+        header: &[u8],
+        frame: &[u8],
     ) -> Result<Option<bool>, Fault> {
         let queue = &mut self.queues[RECEIVE_QUEUE];
         let Some(head) = queue.peek(memory)? else {
             return Ok(None);
         };
+        let length = header.len() + frame.len();
         let mut written = 0;
         queue.for_each_buffer(memory, head, |buffer| {
             if !buffer.writable {
                 return Err(Fault::ReadableDescriptor);
             }
-            let rest = &packet[written..];
-            let part = &rest[..rest.len().min(buffer.length as usize)];
-            if !part.is_empty() {
-                memory.write(buffer.address, part).map_err(|_| Fault::MemoryAccess)?;
+            let mut address = buffer.address;
+            let mut room = buffer.length as usize;
+            // The part of the header, then of the frame, that this buffer takes.
+            for (part, start) in [(header, 0), (frame, header.len())] {
+                let rest = part.get(written.max(start) - start..).unwrap_or_default();
+                let piece = &rest[..rest.len().min(room)];
+                if !piece.is_empty() {
+                    memory.write(address, piece).map_err(|_| Fault::MemoryAccess)?;
+                    address = address.wrapping_add(piece.len() as u64);
+                    room -= piece.len();
+                    written += piece.len();
+                }
             }
-            written += part.len();
             Ok(())
         })?;
-        let fitted = written == packet.len();
+        let fitted = written == length;
         queue.complete(memory, head, if fitted { written as u32 } else { 0 })?;
         Ok(Some(fitted))
     }

@@ -99,11 +99,11 @@ impl Consumer {
             return Err(ReceiveError::BufferTooSmall { needed: size });
         };
 
-        let payload_start = (self.head / WORD_SIZE as u64).wrapping_add(1);
-        for (offset, chunk) in destination.chunks_mut(WORD_SIZE).enumerate() {
-            let word = self.memory.read_word(payload_start.wrapping_add(offset as u64));
-            chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
-        }
+        let mut word = self.head / WORD_SIZE as u64;
+        crate::words::write_words(destination, || {
+            word = word.wrapping_add(1);
+            self.memory.read_word(word)
+        });
 
         self.head = self.head.wrapping_add(frame_size(length));
         self.memory.head().store(self.head.to_le(), Ordering::Release);

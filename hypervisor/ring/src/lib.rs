@@ -124,6 +124,7 @@ mod error;
 mod memory;
 mod producer;
 mod status;
+pub mod words;
 
 #[cfg(test)]
 mod tests;

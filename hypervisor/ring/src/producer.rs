@@ -90,13 +90,11 @@ impl Producer {
         let first_word = self.tail / WORD_SIZE as u64;
         let header = u64::from(length) | (u64::from(self.sequence) << 32);
         self.memory.write_word(first_word, header);
-        let payload_start = first_word.wrapping_add(1);
-        for (offset, chunk) in message.chunks(WORD_SIZE).enumerate() {
-            let mut bytes = [0; WORD_SIZE];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            self.memory
-                .write_word(payload_start.wrapping_add(offset as u64), u64::from_le_bytes(bytes));
-        }
+        let mut word = first_word;
+        crate::words::read_words(message, |value| {
+            word = word.wrapping_add(1);
+            self.memory.write_word(word, value);
+        });
 
         self.tail = self.tail.wrapping_add(frame);
         self.memory.tail().store(self.tail.to_le(), Ordering::Release);

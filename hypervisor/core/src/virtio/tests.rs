@@ -452,6 +452,21 @@ fn a_header_split_across_buffers_is_fine_too() {
 }
 
 #[test]
+fn a_buffer_may_end_inside_the_frame() {
+    let mut driver = Driver::start();
+    // The header and 8 bytes of the frame, then 40 more, then the rest.
+    let head = driver.post_receive(&[20, 40, 100]);
+    let received = frame(90, 3);
+    assert_eq!(driver.receive(&received), Received::Delivered);
+    assert_eq!(driver.used(RECEIVE_QUEUE), [(u32::from(head), (HEADER_SIZE + 90) as u32)]);
+    let first = driver.memory.peek(buffer_address(RECEIVE_QUEUE, head), 20);
+    assert_eq!(first[HEADER_SIZE - 2..HEADER_SIZE], [1, 0]);
+    assert_eq!(first[HEADER_SIZE..], received[..8]);
+    assert_eq!(driver.memory.peek(buffer_address(RECEIVE_QUEUE, head + 1), 40), received[8..48]);
+    assert_eq!(driver.memory.peek(buffer_address(RECEIVE_QUEUE, head + 2), 42), received[48..]);
+}
+
+#[test]
 fn receive_without_buffers_leaves_the_frame_with_the_caller() {
     let mut driver = Driver::new();
     assert_eq!(driver.receive(&frame(60, 0)), Received::Dropped(DropReason::NotRunning));

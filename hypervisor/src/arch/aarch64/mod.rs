@@ -278,6 +278,25 @@ pub fn physical_count() -> u64 {
     aarch64_cpu::registers::CNTPCT_EL0.get()
 }
 
+/// How the hypervisor's locks wait: with `YIELD`, the hint that this CPU is
+/// only spinning. Under QEMU's single-threaded emulation a CPU that spins on
+/// a lock whose holder QEMU has switched away from would otherwise spin
+/// through its whole time slice; `YIELD` hands the slice on at once, so the
+/// holder runs and lets go. On hardware it is a hint and costs nothing.
+pub struct YieldWhileSpinning;
+
+impl spin::RelaxStrategy for YieldWhileSpinning {
+    #[inline(always)]
+    fn relax() {
+        // SAFETY: `YIELD` is a hint with no architectural effect.
+        unsafe { asm!("yield", options(nomem, nostack, preserves_flags)) };
+    }
+}
+
+/// The hypervisor's lock: a spin lock that yields while it waits (see
+/// [`YieldWhileSpinning`]).
+pub type Mutex<T> = spin::mutex::Mutex<T, YieldWhileSpinning>;
+
 /// Waits for an event, letting the CPU idle.
 pub fn wait_for_event() {
     aarch64_cpu::asm::wfe();
