@@ -304,7 +304,10 @@ impl Bridge {
         }
         let mut doorbell = Doorbell::default();
         let mut taken = 0;
-        while let Some((token, _)) = wire.receive(now) {
+        // A full queue to the stack would drop the stack's frames: leave the
+        // rest on the card until the stack has taken what it has.
+        while !local.inbound.is_full() {
+            let Some((token, _)) = wire.receive(now) else { break };
             self.counters.from_wire += 1;
             token.consume(|frame| {
                 self.forward_from_wire(frame, now, linux.as_deref_mut(), local, &mut doorbell)

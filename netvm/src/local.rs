@@ -23,7 +23,7 @@ pub const MAXIMUM_FRAME: usize = 1518;
 /// bytes of payload.
 pub const STACK_FRAME: usize = 1514;
 /// Frames each of the local port's queues holds.
-pub const QUEUE_FRAMES: usize = 16;
+pub const QUEUE_FRAMES: usize = 64;
 
 /// A first-in first-out queue of up to a fixed number of frames, each in
 /// a slot of [`MAXIMUM_FRAME`] bytes allocated once.

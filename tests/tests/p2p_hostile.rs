@@ -72,7 +72,7 @@ const DIAL_ATTEMPTS: usize = 3;
 /// How long each of those dials may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(20);
 /// What netvm's summaries of dropped connections say.
-const SUMMARY: &str = "more connections dropped (";
+const SUMMARY: &str = "streams refused so far)";
 /// How long netvm may take to print its next summary: its interval of
 /// 10 s and then some.
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -994,8 +994,8 @@ fn exchange<T>(
 
 #[test]
 fn the_numbers_of_a_summary_are_read() {
-    let summary = "p2p: 116 more connections dropped (136 handshakes failed, 0 protocol errors, 1 \
-                   streams refused so far)";
+    let summary = "p2p: 116 more connections dropped and 0 more streams refused (136 handshakes \
+                   failed, 0 protocol errors, 1 streams refused so far)";
     assert_eq!(number_before(summary, "streams refused so far"), Some(1));
     assert_eq!(number_before(summary, "handshakes failed"), Some(136));
     assert_eq!(number_before(summary, "more connections"), Some(116));

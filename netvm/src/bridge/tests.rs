@@ -279,7 +279,7 @@ fn frames_for_linux_are_dropped_while_its_channel_is_unusable() {
 }
 
 #[test]
-fn a_busy_wire_and_a_full_stack_queue_are_counted() {
+fn a_busy_wire_is_counted_and_a_full_stack_queue_holds_the_wire_back() {
     let mut setup = Setup::new();
     setup.wire.busy = true;
     setup.linux.sent.push_back(raw_frame(LINUX_MAC, GATEWAY_MAC, 60, 0));
@@ -290,7 +290,13 @@ fn a_busy_wire_and_a_full_stack_queue_are_counted() {
     }
     setup.pump();
     let counters = setup.bridge.counters();
-    assert_eq!((counters.to_local, counters.local_full), (crate::local::QUEUE_FRAMES as u64, 3));
+    // The frames the stack has no room for stay on the card, not lost.
+    assert_eq!((counters.to_local, counters.local_full), (crate::local::QUEUE_FRAMES as u64, 0));
+    assert_eq!(setup.wire.received.len(), 3);
+    setup.local_got();
+    setup.pump();
+    assert_eq!(setup.bridge.counters().to_local, crate::local::QUEUE_FRAMES as u64 + 3);
+    assert!(setup.wire.received.is_empty());
 }
 
 #[test]

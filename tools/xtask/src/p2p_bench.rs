@@ -134,27 +134,25 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
     );
     lines_of(&mut qemu.0, sender, false);
 
-    let gateway = next(&|host, line| !host && line.contains("gateway 10.0.2.2 answers ping in "))?;
-    let baseline_microseconds = gateway
-        .split("answers ping in ")
-        .nth(1)
-        .and_then(|rest| rest.trim_end_matches(" ms").trim().parse::<f64>().ok())
-        .map(|milliseconds| milliseconds * 1000.0)
-        .ok_or_else(|| Error::Benchmark(format!("cannot read `{gateway}`")))?;
-    let peer_line = next(&|host, line| !host && line.contains("p2p: PeerId "))?;
-    let netvm_id = peer_line.rsplit(' ').next().unwrap_or_default().to_string();
+    // netvm's lines come in an order of its own: take each as it comes.
     let ping_marker = format!("p2p: ping {host_id} rtt=");
+    let mut baseline_microseconds = None;
+    let mut netvm_id = None;
     let mut rtts = Vec::new();
     let mut asked = false;
     let mut burst = None;
-    while rtts.len() < PINGS || burst.is_none() {
-        let line = next(&|host, line| {
-            !host
-                && (line.contains(&ping_marker)
-                    || line.contains("benchmark p2p-messages")
-                    || line.contains("p2p: identified "))
-        })?;
-        if let Some(rest) = line.split(ping_marker.as_str()).nth(1) {
+    while rtts.len() < PINGS || burst.is_none() || baseline_microseconds.is_none() {
+        let line = next(&|host, _| !host)?;
+        if let Some(rest) = line.split("gateway 10.0.2.2 answers ping in ").nth(1) {
+            baseline_microseconds = rest
+                .trim()
+                .trim_end_matches(" ms")
+                .parse::<f64>()
+                .ok()
+                .map(|milliseconds| milliseconds * 1000.0);
+        } else if let Some(rest) = line.split("p2p: PeerId ").nth(1) {
+            netvm_id = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.split(ping_marker.as_str()).nth(1) {
             if let Some(rtt) =
                 rest.trim().strip_suffix("us").and_then(|value| value.parse::<u64>().ok())
             {
@@ -162,8 +160,9 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
             }
         } else if line.contains("benchmark p2p-messages") {
             burst = Some(line);
-        } else if !asked {
+        } else if line.contains("p2p: identified ") && !asked {
             asked = true;
+            let netvm_id = netvm_id.as_deref().unwrap_or_default();
             let command = format!("send {netvm_id} app benchmark {MESSAGES} {MESSAGE_LENGTH}\n");
             if let Some(stdin) = host.0.stdin.as_mut() {
                 stdin.write_all(command.as_bytes()).map_err(|source| Error::File {
@@ -174,6 +173,7 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
             }
         }
     }
+    let baseline_microseconds = baseline_microseconds.unwrap_or_default();
     drop(qemu);
     drop(host);
     let burst = burst.unwrap_or_default();
@@ -197,12 +197,14 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
     Ok(format!(
         "| measurement ({cpu}, default system without Linux) | result |\n\
          |---|---|\n\
-         | libp2p ping, netvm to the rust-libp2p host peer (median of {PINGS}) | {median:.0} µs |\n\
+         | libp2p ping, netvm to the rust-libp2p host peer (median of {PINGS}; fastest, slowest) | {median:.0} µs ({:.0}, {:.0}) |\n\
          | ICMP echo, netvm to QEMU's gateway (baseline, one sample) | {baseline_microseconds:.0} µs |\n\
          | ping against ICMP echo | {:.2}x |\n\
          | {MESSAGES} messages of {MESSAGE_LENGTH} bytes, app VM to host peer, receipts awaited, 16 in flight | {:.0} messages/s, {:.2} MiB/s |\n\
          | the same bytes as data records on the app VM's channel to netvm (baseline) | {:.1} MiB/s |\n\
          | messages against the channel | {:.3}x |\n",
+        rtts[0],
+        rtts[rtts.len() - 1],
         median / baseline_microseconds,
         MESSAGES as f64 / network_seconds,
         mebibytes / network_seconds,
