@@ -119,12 +119,40 @@ impl Peer {
         fields: &[&str],
         timeout: Duration,
     ) -> Result<String, PeerError> {
-        let description = format!("{word} {}", fields.join(" "));
-        self.wait_for(&description, timeout, |line| {
-            let mut words = line.split(' ');
-            words.next() == Some(word)
+        self.wait_for_events(word, fields, 1, timeout)
+    }
+
+    /// Waits for the `count`th line that starts with `word` and holds every
+    /// one of `fields`; returns it.
+    pub fn wait_for_events(
+        &self,
+        word: &str,
+        fields: &[&str],
+        count: usize,
+        timeout: Duration,
+    ) -> Result<String, PeerError> {
+        let matches = |line: &str| {
+            line.split(' ').next() == Some(word)
                 && fields.iter().all(|field| line.split(' ').skip(1).any(|part| part == *field))
-        })
+        };
+        let description = format!("line {count} of `{word} {}`", fields.join(" "));
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.output.lines.lock().expect("not poisoned");
+        loop {
+            if let Some(line) = lines.iter().filter(|line| matches(line)).nth(count - 1) {
+                return Ok(line.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(PeerError::Timeout {
+                    wanted: description,
+                    timeout,
+                    output: lines.join("\n"),
+                });
+            }
+            lines =
+                self.output.changed.wait_timeout(lines, deadline - now).expect("not poisoned").0;
+        }
     }
 }
 

@@ -104,6 +104,10 @@ fn netvm_and_a_rust_libp2p_peer_interoperate_both_ways() -> Result<(), Error> {
     // connection, accepted by netvm.
     host.command(&format!("dial /ip4/127.0.0.1/tcp/{forwarded}/p2p/{netvm_id}"))?;
     host.wait_for_event("connected", &[&peer_field, "endpoint=dialer"], STEP_TIMEOUT)?;
+    // On this connection too, the host peer identifies netvm and pings it.
+    host.wait_for_events("identified", &[&peer_field], 2, STEP_TIMEOUT)?;
+    let pings = host.lines().iter().filter(|line| line.starts_with("ping ")).count();
+    host.wait_for_events("ping", &[&peer_field], pings + 2, STEP_TIMEOUT)?;
     let accepted = format!("p2p: connected to {host_id} (accepted");
     qemu.wait_for_source("netvm", &accepted, 1, STEP_TIMEOUT)?;
     qemu.wait_for_source("netvm", &identified_by_netvm, 2, STEP_TIMEOUT)?;
