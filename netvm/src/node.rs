@@ -115,6 +115,8 @@ struct Delivered {
     /// The peer's connection (its socket identifies it).
     socket: SocketHandle,
     delivery: Delivery,
+    /// After this the connection has answered for the app: forget it.
+    expires: u64,
 }
 
 /// The libp2p node.
@@ -324,6 +326,9 @@ impl Node {
                 next = next.min(entry.next_dial);
             }
         }
+        // Deliveries the app never answered were answered `unavailable` by
+        // their connection at the deadline; an accept after that is late.
+        self.delivered.retain(|_, delivered| delivered.expires > now);
         self.summarize(now);
         if let Some(due) = self.summary_due() {
             next = next.min(due);
@@ -696,7 +701,8 @@ impl Node {
             Some(status) => connection.answer(delivery, status, now),
             None => {
                 self.next_delivery += 1;
-                self.delivered.insert(number, Delivered { socket, delivery });
+                let expires = now + self.connection_settings.delivery_timeout;
+                self.delivered.insert(number, Delivered { socket, delivery, expires });
                 self.counters.delivered += 1;
             }
         }
