@@ -15,7 +15,9 @@
 //!
 //! Linux's MAC address is learned from the source of Linux's frames (the
 //! hypervisor gives it `02:45:4c:53:00:00`); until Linux has sent a frame,
-//! only broadcast and multicast reach it. A frame from Linux claiming
+//! unicast from the wire that is not for netvm goes to Linux too, as a
+//! learning switch floods unknown destinations (after a restart of netvm,
+//! Linux may be waiting for data and send nothing first). A frame from Linux claiming
 //! netvm's MAC address or a group address as its source is dropped. On
 //! QEMU's user-mode network the gateway answers DHCP per MAC address, so
 //! Linux gets a lease of its own.
@@ -74,7 +76,7 @@ pub enum Refusal {
     /// From Linux with netvm's MAC address or a group address as source.
     Spoofed,
     /// From the wire, unicast to a MAC address that is neither netvm's nor
-    /// Linux's.
+    /// Linux's (once Linux's is known).
     NotOurs,
 }
 
@@ -131,6 +133,12 @@ impl Switch {
                 })
             }
             Port::Wire => {
+                // Until Linux is known (at start, and after a restart of
+                // netvm while Linux's connections go on), unicast that is not
+                // netvm's goes to Linux, as a learning switch floods: the
+                // segments of a download in progress reach Linux, whose
+                // acknowledgements teach the switch its address again.
+                let for_linux = for_linux || (self.linux.is_none() && !for_local);
                 if !for_local && !for_linux {
                     return Err(Refusal::NotOurs);
                 }

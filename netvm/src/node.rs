@@ -88,6 +88,8 @@ struct Peer {
     bootstrap: Option<usize>,
     /// The connection's `Established` was seen.
     open: bool,
+    /// Its identify record was printed.
+    identified: bool,
     /// When the connection is next due for its timers.
     due: u64,
 }
@@ -117,6 +119,8 @@ struct Delivered {
     delivery: Delivery,
     /// After this the connection has answered for the app: forget it.
     expires: u64,
+    /// The channel (index) it went to: only that app VM may answer it.
+    channel: usize,
 }
 
 /// The libp2p node.
@@ -307,6 +311,7 @@ impl Node {
         self.finish_closing(network, now);
         self.keep_listening(network);
         self.accept(network, now);
+        self.keep_listening(network);
         if address.is_some() {
             self.dial(network, now);
         }
@@ -321,9 +326,13 @@ impl Node {
                 Err(ending) => self.drop_peer(index, network, channels, ending, now),
             }
         }
-        for entry in &self.bootstrap {
-            if !entry.connected {
-                next = next.min(entry.next_dial);
+        // Dials wait for an address (`dial` pushes them back while there is
+        // no room).
+        if address.is_some() {
+            for entry in &self.bootstrap {
+                if !entry.connected {
+                    next = next.min(entry.next_dial);
+                }
             }
         }
         // Deliveries the app never answered were answered `unavailable` by
@@ -413,6 +422,7 @@ impl Node {
                 remote,
                 bootstrap: None,
                 open: false,
+                identified: false,
                 due: now,
             });
         }
@@ -426,7 +436,8 @@ impl Node {
                 continue;
             }
             if self.sockets_in_use() >= CONNECTIONS_MAX {
-                return;
+                self.bootstrap[index].next_dial = now + REDIAL_FIRST;
+                continue;
             }
             let (endpoint, peer, address) =
                 (entry.endpoint, entry.peer.clone(), entry.address.clone());
@@ -456,6 +467,7 @@ impl Node {
                 remote: endpoint,
                 bootstrap: Some(index),
                 open: false,
+                identified: false,
                 due: now,
             });
         }
@@ -499,10 +511,16 @@ impl Node {
             if count == 0 {
                 break;
             }
-            peer.connection.receive(&input[..count], now).map_err(Ending::Error)?;
+            peer.connection.receive(&input[..count], now).map_err(ending)?;
         }
-        let due = peer.connection.poll_timeouts(now).map_err(Ending::Error)?;
+        let due = peer.connection.poll_timeouts(now).map_err(ending)?;
         peer.due = due;
+        // Events first: what they answer goes out in the same pass.
+        while let Some(event) = self.peers[index].connection.poll_event() {
+            self.handle_event(index, event, channels, now);
+        }
+        let peer = &mut self.peers[index];
+        let socket = network.tcp_socket(peer.socket);
         while !peer.connection.output().is_empty() && socket.can_send() {
             let sent = socket.send_slice(peer.connection.output()).map_err(|_| Ending::Closed)?;
             if sent == 0 {
@@ -516,9 +534,6 @@ impl Node {
         if matches!(state, tcp::State::Closed | tcp::State::TimeWait) || remote_gone {
             return Err(Ending::Closed);
         }
-        while let Some(event) = self.peers[index].connection.poll_event() {
-            self.handle_event(index, event, channels, now);
-        }
         Ok(due)
     }
 
@@ -531,6 +546,11 @@ impl Node {
         ending: Ending,
         now: u64,
     ) {
+        // What the connection still had to say (receipts that came with
+        // its end) goes out before it is settled.
+        while let Some(event) = self.peers[index].connection.poll_event() {
+            self.handle_event(index, event, channels, now);
+        }
         let peer = self.peers.swap_remove(index);
         let socket = network.tcp_socket(peer.socket);
         match ending {
@@ -612,6 +632,10 @@ impl Node {
                 }
             }
             Event::Identified(info) => {
+                // Once per connection: identify pushes may come in a loop.
+                if core::mem::replace(&mut self.peers[index].identified, true) {
+                    return;
+                }
                 let remote = self.peers[index].connection.remote().cloned();
                 let protocols = info.protocols.join(",");
                 self.report(alloc::format!(
@@ -702,7 +726,7 @@ impl Node {
             None => {
                 self.next_delivery += 1;
                 let expires = now + self.connection_settings.delivery_timeout;
-                self.delivered.insert(number, Delivered { socket, delivery, expires });
+                self.delivered.insert(number, Delivered { socket, delivery, expires, channel });
                 self.counters.delivered += 1;
             }
         }
@@ -731,7 +755,13 @@ impl Node {
                 true
             }
             Ok(Record::Accept { delivery, status }) => {
-                if let Some(delivered) = self.delivered.remove(&delivery) {
+                let answerable = self
+                    .delivered
+                    .get(&delivery)
+                    .is_some_and(|delivered| delivered.channel == channel.index());
+                if let Some(delivered) =
+                    answerable.then(|| self.delivered.remove(&delivery)).flatten()
+                {
                     let status = match status {
                         Status::Delivered => message::Status::Delivered,
                         Status::Busy => message::Status::Busy,
@@ -783,13 +813,6 @@ impl Node {
         target.connection.send(&request, now);
         None
     }
-
-    /// Says goodbye on every connection (netvm is going down).
-    pub fn close_all(&mut self) {
-        for peer in &mut self.peers {
-            peer.connection.close();
-        }
-    }
 }
 
 /// A wire status as the app sees it.
@@ -827,6 +850,15 @@ fn endpoint_address(endpoint: IpEndpoint) -> Multiaddr {
     address.push(Protocol::Ip4(ip.octets()));
     address.push(Protocol::Tcp(endpoint.port));
     address
+}
+
+/// The ending a connection error means: a GoAway with code 0 is the
+/// remote's normal close.
+fn ending(error: ConnectionError) -> Ending {
+    match error {
+        ConnectionError::GoAway(0) => Ending::Closed,
+        error => Ending::Error(error),
+    }
 }
 
 /// Why a peer ended.

@@ -136,10 +136,14 @@ impl<D: Device> Network<D> {
     /// Adds a TCP socket with `buffer` bytes each way (for the libp2p
     /// node's connections).
     pub fn add_tcp_socket(&mut self, buffer: usize) -> SocketHandle {
-        let socket = tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; buffer]),
             tcp::SocketBuffer::new(vec![0; buffer]),
         );
+        // A peer that vanishes without a FIN or RST: keep-alives find out,
+        // and data unacknowledged for a minute closes the socket.
+        socket.set_keep_alive(Some(smoltcp::time::Duration::from_secs(15)));
+        socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
         self.sockets.add(socket)
     }
 

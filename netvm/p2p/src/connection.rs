@@ -47,6 +47,12 @@ pub const PROTOCOLS: [&str; 4] = [ping::PROTOCOL, IDENTIFY, IDENTIFY_PUSH, messa
 /// Bytes of handshake input held at most before the connection is open: a
 /// Noise handshake message is under 64 KiB.
 const HANDSHAKE_INPUT_MAX: usize = 1 << 17;
+/// Pings in a row that may go unanswered before the connection is taken
+/// for dead.
+const PING_FAILURES_MAX: u32 = 3;
+/// Bytes of echoes a ping stream may owe the remote: a pinger waits for
+/// each echo, so only a flood gets near it.
+const PING_BACKLOG_MAX: usize = 16 * ping::PAYLOAD;
 /// Bytes waiting to be sent beyond which the connection takes no more
 /// input, so a peer that does not read cannot make it hold more.
 const OUTPUT_HELD_MAX: usize = 1 << 18;
@@ -200,8 +206,10 @@ pub enum ConnectionError {
     WrongPeer,
     /// The remote sent more than the stage allows without it being read.
     InputOverflow,
-    /// The remote said it goes away.
+    /// The remote said it goes away (code 0: a normal close).
     GoAway(u32),
+    /// The remote answered none of several pings in a row.
+    PingTimeout,
 }
 
 impl fmt::Display for ConnectionError {
@@ -215,6 +223,7 @@ impl fmt::Display for ConnectionError {
             Self::WrongPeer => write!(formatter, "the remote is not the peer dialed"),
             Self::InputOverflow => write!(formatter, "the remote sent too much at once"),
             Self::GoAway(code) => write!(formatter, "the remote went away (code {code})"),
+            Self::PingTimeout => write!(formatter, "the remote answers no pings"),
         }
     }
 }
@@ -319,6 +328,9 @@ struct Stream {
     closed: bool,
     /// The remote closed its side.
     finished: bool,
+    /// For a message this node sent: when it fails for want of a receipt,
+    /// counted from the stream's opening.
+    deadline: Option<u64>,
 }
 
 impl Stream {
@@ -330,6 +342,7 @@ impl Stream {
             close_after: false,
             closed: false,
             finished: false,
+            deadline: None,
         }
     }
 }
@@ -363,6 +376,8 @@ pub struct Connection {
     sends: usize,
     /// Streams the remote opened beyond the limit.
     refused_streams: u64,
+    /// Pings in a row that went unanswered.
+    ping_failures: u32,
 }
 
 impl Connection {
@@ -429,6 +444,7 @@ impl Connection {
             deliveries: 0,
             sends: 0,
             refused_streams: 0,
+            ping_failures: 0,
         }
     }
 
@@ -497,11 +513,16 @@ impl Connection {
             return;
         }
         if self.sends >= self.settings.sends_max {
-            self.events.push_back(Event::Receipt { id, outcome: Err(Failure::NotSent) });
+            self.events.push_back(Event::Receipt { id, outcome: Ok(message::Status::Busy) });
             return;
         }
         match self.open_stream(message::PROTOCOL, Purpose::Message(id, encoded)) {
-            Some(_) => self.sends += 1,
+            Some(stream) => {
+                self.sends += 1;
+                if let Some(stream) = self.streams.get_mut(&stream) {
+                    stream.deadline = Some(now + self.settings.receipt_timeout);
+                }
+            }
             None => self.events.push_back(Event::Receipt { id, outcome: Err(Failure::NotSent) }),
         }
         self.flush(now);
@@ -545,6 +566,12 @@ impl Connection {
                 StreamState::MessageWaiting { deadline, .. }
                 | StreamState::ReceiptReading { deadline, .. } => deadline,
                 StreamState::Pinging(_, Some(sent)) => sent + self.settings.ping_timeout,
+                StreamState::Proposing(_, Purpose::Message(..) | Purpose::Ping) => {
+                    match stream.deadline {
+                        Some(deadline) => deadline,
+                        None => continue,
+                    }
+                }
                 _ => continue,
             };
             if now >= deadline {
@@ -555,6 +582,10 @@ impl Connection {
         }
         for id in expired {
             self.expire(id, now);
+        }
+        if self.ping_failures >= PING_FAILURES_MAX {
+            self.fail();
+            return Err(ConnectionError::PingTimeout);
         }
         if now >= self.next_ping {
             self.next_ping = now + self.settings.ping_interval;
@@ -584,13 +615,18 @@ impl Connection {
                 stream.state = StreamState::Done;
                 self.deliveries = self.deliveries.saturating_sub(1);
             }
-            StreamState::ReceiptReading { id: message_id, .. } => {
+            StreamState::ReceiptReading { id: message_id, .. }
+            | StreamState::Proposing(_, Purpose::Message(message_id, _)) => {
+                // Settled here, not again when the stream is forgotten.
+                stream.state = StreamState::Done;
                 self.events
                     .push_back(Event::Receipt { id: message_id, outcome: Err(Failure::Timeout) });
                 self.sends = self.sends.saturating_sub(1);
                 self.reset(id);
             }
-            StreamState::Pinging(..) => {
+            StreamState::Pinging(..) | StreamState::Proposing(_, Purpose::Ping) => {
+                stream.state = StreamState::Done;
+                self.ping_failures += 1;
                 self.events.push_back(Event::PingFailed);
                 self.reset(id);
             }
@@ -611,6 +647,10 @@ impl Connection {
             }
             None => {
                 self.ping_stream = self.open_stream(ping::PROTOCOL, Purpose::Ping);
+                let deadline = now + self.settings.ping_timeout;
+                if let Some(stream) = self.ping_stream.and_then(|id| self.streams.get_mut(&id)) {
+                    stream.deadline = Some(deadline);
+                }
             }
         }
     }
@@ -833,7 +873,12 @@ impl Connection {
                     stream.state = StreamState::IdentifyServing;
                 }
             }
-            Step::Event(event) => self.events.push_back(event),
+            Step::Event(event) => {
+                if matches!(event, Event::Pong { .. }) {
+                    self.ping_failures = 0;
+                }
+                self.events.push_back(event);
+            }
             Step::Delivery(request) => {
                 if self.deliveries >= self.settings.deliveries_max {
                     if let Some(stream) = self.streams.get_mut(&id) {
@@ -1006,6 +1051,9 @@ fn step(stream: &mut Stream, settings: &Settings, now: u64) -> Step {
             }
             StreamState::PingResponder(responder) => {
                 responder.receive(&mut stream.input, &mut stream.output);
+                if stream.output.len() > PING_BACKLOG_MAX {
+                    return Step::Refuse(StreamError::Ping);
+                }
                 if stream.finished {
                     stream.close_after = true;
                 }

@@ -129,8 +129,10 @@ fn the_switch_follows_its_table() {
         switch.route(from, &raw_frame(source, destination, 60, 0))
     };
     let to = |wire, linux, local| Ok(Destinations { wire, linux, local });
-    // Before Linux is known, only group frames reach it.
-    assert_eq!(route(&mut switch, Port::Wire, LINUX_MAC, GATEWAY_MAC), Err(Refusal::NotOurs));
+    // Before Linux is known, unicast that is not netvm's is flooded to it.
+    assert_eq!(route(&mut switch, Port::Wire, LINUX_MAC, GATEWAY_MAC), to(false, true, false));
+    assert_eq!(route(&mut switch, Port::Wire, STRANGER_MAC, GATEWAY_MAC), to(false, true, false));
+    assert_eq!(route(&mut switch, Port::Wire, NETVM_MAC, GATEWAY_MAC), to(false, false, true));
     assert_eq!(route(&mut switch, Port::Wire, BROADCAST, GATEWAY_MAC), to(false, true, true));
     assert_eq!(route(&mut switch, Port::Linux, GATEWAY_MAC, LINUX_MAC), to(true, false, false));
     assert_eq!(switch.linux_mac(), Some(LINUX_MAC));
@@ -148,9 +150,11 @@ fn the_switch_follows_its_table() {
     assert_eq!(route(&mut switch, Port::Local, LINUX_MAC, NETVM_MAC), to(false, true, false));
     assert_eq!(route(&mut switch, Port::Local, GATEWAY_MAC, NETVM_MAC), to(true, false, false));
     assert_eq!(route(&mut switch, Port::Local, BROADCAST, NETVM_MAC), to(true, true, false));
-    // Forgetting Linux.
+    // Forgetting Linux: flooding again until it speaks.
     switch.forget_linux();
-    assert_eq!(route(&mut switch, Port::Wire, LINUX_MAC, GATEWAY_MAC), Err(Refusal::NotOurs));
+    assert_eq!(route(&mut switch, Port::Wire, LINUX_MAC, GATEWAY_MAC), to(false, true, false));
+    assert_eq!(route(&mut switch, Port::Linux, GATEWAY_MAC, LINUX_MAC), to(true, false, false));
+    assert_eq!(route(&mut switch, Port::Wire, STRANGER_MAC, GATEWAY_MAC), Err(Refusal::NotOurs));
 }
 
 #[test]

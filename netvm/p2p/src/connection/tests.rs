@@ -201,7 +201,7 @@ fn sends_beyond_the_limit_are_refused_at_once() {
     for id in 0..9 {
         dialer.send(&message(id, "app"), 0);
     }
-    assert_eq!(events(&mut dialer), [Event::Receipt { id: 8, outcome: Err(Failure::NotSent) }]);
+    assert_eq!(events(&mut dialer), [Event::Receipt { id: 8, outcome: Ok(message::Status::Busy) }]);
     let (mut closed, _) = pair(settings());
     closed.send(&message(1, "app"), 0);
     assert_eq!(events(&mut closed), [Event::Receipt { id: 1, outcome: Err(Failure::NotSent) }]);
@@ -316,4 +316,57 @@ fn streams_over_the_limit_are_refused_and_reported() {
         .filter(|event| matches!(event, Event::Receipt { outcome: Err(Failure::NoReceipt), .. }))
         .count();
     assert_eq!(failed, refused);
+}
+
+#[test]
+fn a_remote_that_answers_no_pings_is_dropped() {
+    let (mut dialer, mut listener) = pair(settings());
+    exchange(&mut dialer, &mut listener, 0, usize::MAX);
+    events(&mut dialer);
+    // From now on nothing reaches the listener: every ping times out.
+    let mut now = 0;
+    let mut outcome = Ok(0);
+    for _ in 0..10 {
+        now += 20_000;
+        outcome = dialer.poll_timeouts(now);
+        dialer.consume_output(dialer.output().len());
+        if outcome.is_err() {
+            break;
+        }
+    }
+    assert_eq!(outcome, Err(ConnectionError::PingTimeout));
+    let failed = events(&mut dialer).iter().filter(|event| **event == Event::PingFailed).count();
+    assert_eq!(failed, PING_FAILURES_MAX as usize);
+}
+
+#[test]
+fn a_message_stuck_in_negotiation_times_out() {
+    let (mut dialer, mut listener) = pair(settings());
+    exchange(&mut dialer, &mut listener, 0, usize::MAX);
+    events(&mut dialer);
+    dialer.send(&message(5, "app"), 0);
+    // The proposal never reaches the listener.
+    dialer.consume_output(dialer.output().len());
+    dialer.poll_timeouts(9_999).unwrap();
+    assert!(events(&mut dialer).is_empty());
+    dialer.poll_timeouts(10_000).unwrap();
+    // Exactly one receipt: the timeout, not a second one when the stream goes.
+    assert_eq!(events(&mut dialer), [Event::Receipt { id: 5, outcome: Err(Failure::Timeout) }]);
+}
+
+#[test]
+fn a_flood_of_pings_is_refused() {
+    let (mut dialer, mut listener) = pair(settings());
+    exchange(&mut dialer, &mut listener, 0, usize::MAX);
+    events(&mut listener);
+    // Find the listener's ping responder and flood it without reading.
+    let (&id, _) = listener
+        .streams
+        .iter()
+        .find(|(_, stream)| matches!(stream.state, StreamState::PingResponder(_)))
+        .expect("the dialer's ping stream");
+    let stream = listener.streams.get_mut(&id).unwrap();
+    stream.input.extend_from_slice(&[7u8; PING_BACKLOG_MAX + 2 * ping::PAYLOAD]);
+    let step = step(stream, &settings(), 0);
+    assert!(matches!(step, Step::Refuse(StreamError::Ping)));
 }
