@@ -17,7 +17,7 @@
 //! becomes the receipt.
 
 use crate::settings::Settings;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -47,6 +47,10 @@ pub const CONNECTIONS_MAX: usize = 32;
 const LISTENERS: usize = 2;
 /// Bytes of each TCP socket's buffers, each way.
 const SOCKET_BUFFER: usize = 32 * 1024;
+/// How soon held receipts are tried again.
+const RECEIPT_RETRY: u64 = 10_000;
+/// Receipts held for app VMs whose rings are full, at most.
+const HELD_RECEIPTS_MAX: usize = 1024;
 /// The longest a closing socket is kept for its FIN or RST to go out.
 const CLOSE_TIME: u64 = 5_000_000;
 /// The first local port for dialing.
@@ -77,6 +81,8 @@ pub struct Counters {
     pub delivered: u64,
     /// Messages sent for app VMs.
     pub sent: u64,
+    /// Receipts dropped because an app VM left too many in its full ring.
+    pub receipts_dropped: u64,
 }
 
 /// One TCP connection.
@@ -143,6 +149,8 @@ pub struct Node {
     /// Delivery numbers → the connection's delivery.
     delivered: BTreeMap<u64, Delivered>,
     next_delivery: u64,
+    /// Receipts waiting for room in their app VM's ring.
+    held_receipts: VecDeque<HeldReceipt>,
     /// The address announced, once known.
     announced: Option<Ipv4Address>,
     counters: Counters,
@@ -211,6 +219,7 @@ impl Node {
             next_wire_id: 1,
             delivered: BTreeMap::new(),
             next_delivery: 1,
+            held_receipts: VecDeque::new(),
             announced: None,
             counters: Counters::default(),
             failures_printed: 0,
@@ -308,6 +317,7 @@ impl Node {
         if let Some(address) = address {
             self.announce(address);
         }
+        self.release_receipts(channels);
         self.finish_closing(network, now);
         self.keep_listening(network);
         self.accept(network, now);
@@ -341,6 +351,10 @@ impl Node {
         self.summarize(now);
         if let Some(due) = self.summary_due() {
             next = next.min(due);
+        }
+        // The app VM does not ring for room in its ring: look again soon.
+        if !self.held_receipts.is_empty() {
+            next = next.min(now + RECEIPT_RETRY);
         }
         (next != u64::MAX).then_some(next)
     }
@@ -579,8 +593,7 @@ impl Node {
             .collect();
         for id in unanswered {
             if let Some(pending) = self.pending.remove(&id) {
-                let receipt = Record::Receipt { id: pending.id, status: Status::Failed };
-                send_record(channels, pending.channel, &receipt);
+                self.receipt(channels, pending.channel, pending.id, Status::Failed);
             }
         }
         let who = match peer.connection.remote() {
@@ -669,7 +682,7 @@ impl Node {
                     Err(Failure::NotSent) => Status::Unreachable,
                     Err(_) => Status::Failed,
                 };
-                send_record(channels, pending.channel, &Record::Receipt { id: pending.id, status });
+                self.receipt(channels, pending.channel, pending.id, status);
             }
         }
     }
@@ -732,6 +745,53 @@ impl Node {
         }
     }
 
+    /// Tells the app VM on channel `channel` (by index) what became of its
+    /// message `id`, holding the receipt while its ring is full.
+    fn receipt(&mut self, channels: &mut Channels, channel: usize, id: u64, status: Status) {
+        if let Some(target) = channels.get_mut(channel) {
+            self.receipt_on(target, id, status);
+        }
+    }
+
+    /// [`Node::receipt`] on `channel` itself.
+    fn receipt_on(&mut self, channel: &mut Channel, id: u64, status: Status) {
+        if !send_on(channel, &Record::Receipt { id, status }) && channel.is_up() {
+            if self.held_receipts.len() == HELD_RECEIPTS_MAX {
+                self.held_receipts.pop_front();
+                self.counters.receipts_dropped += 1;
+            }
+            let epoch = channel.epoch();
+            self.held_receipts.push_back(HeldReceipt {
+                channel: channel.index(),
+                epoch,
+                id,
+                status,
+            });
+        }
+    }
+
+    /// Sends the held receipts their rings now have room for; forgets those
+    /// of channels that went down or restarted.
+    fn release_receipts(&mut self, channels: &mut Channels) {
+        let mut index = 0;
+        while index < self.held_receipts.len() {
+            let held = &self.held_receipts[index];
+            let Some(channel) = channels.get_mut(held.channel) else {
+                self.held_receipts.remove(index);
+                continue;
+            };
+            if !channel.is_up() || channel.epoch() != held.epoch {
+                self.held_receipts.remove(index);
+                continue;
+            }
+            if send_on(channel, &Record::Receipt { id: held.id, status: held.status }) {
+                self.held_receipts.remove(index);
+            } else {
+                index += 1;
+            }
+        }
+    }
+
     /// A messaging record from an app VM's `channel`. Returns whether it
     /// was one netvm takes (sends and accepts on an application's channel).
     pub fn record_from_app(&mut self, channel: &mut Channel, record: &[u8], now: u64) -> bool {
@@ -750,7 +810,7 @@ impl Node {
                 let status =
                     self.send_for_app(channel.index(), sender, id, peer, recipient, body, now);
                 if let Some(status) = status {
-                    send_on(channel, &Record::Receipt { id, status });
+                    self.receipt_on(channel, id, status);
                 }
                 true
             }
@@ -826,21 +886,26 @@ fn wire_status(status: message::Status) -> Status {
     }
 }
 
-/// Sends `record` on channel `channel` (by index); see [`send_on`].
-fn send_record(channels: &mut Channels, channel: usize, record: &Record) {
-    if let Some(target) = channels.get_mut(channel) {
-        send_on(target, record);
-    }
-}
-
-/// Sends `record` on `channel`, ringing its doorbell; a full or down
-/// channel drops it (the app learns nothing, as it would of a lost VM).
-fn send_on(channel: &mut Channel, record: &Record) {
+/// Sends `record` on `channel`, ringing its doorbell; returns whether it
+/// went (a full ring or a channel that is down takes nothing).
+fn send_on(channel: &mut Channel, record: &Record) -> bool {
     let mut buffer = [0u8; RECORD_MAX];
-    let Ok(length) = record.encode(&mut buffer) else { return };
-    if channel.is_up() && channel.send(&buffer[..length]).is_ok() {
+    let Ok(length) = record.encode(&mut buffer) else { return false };
+    let sent = channel.is_up() && channel.send(&buffer[..length]).is_ok();
+    if sent {
         let _ = channel.notify();
     }
+    sent
+}
+
+/// A receipt an app VM's full ring could not take yet.
+struct HeldReceipt {
+    /// The channel (index), and its epoch: a receipt for an app VM that
+    /// restarted since is for sends it no longer knows.
+    channel: usize,
+    epoch: u32,
+    id: u64,
+    status: Status,
 }
 
 /// `/ip4/A/tcp/P` for an endpoint.
