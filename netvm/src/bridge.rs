@@ -327,6 +327,17 @@ impl Bridge {
             }
         }
         while let Some(frame) = local.outbound.front() {
+            // While the card has no transmit buffer free, the stack's frames
+            // for the wire wait in its queue rather than being lost (a lost
+            // segment costs its TCP connection a retransmission timeout).
+            let for_wire = matches!(
+                self.switch.route(Port::Local, frame),
+                Ok(Destinations { wire: true, .. })
+            );
+            if for_wire && wire.transmit(now).is_none() {
+                more_waiting = true;
+                break;
+            }
             self.counters.from_local += 1;
             self.forward_from_local(frame, now, wire, linux.as_deref_mut(), &mut doorbell);
             local.outbound.pop();

@@ -171,16 +171,19 @@ fn network_lookups_are_read_as_answered_or_not() {
     assert!(!dns_answered(silence));
 }
 
-/// Bytes of the file downloaded across a netvm restart: large enough that the
-/// transfer is still going when netvm goes down (64 MiB no longer was: the
-/// download can finish between two looks at the file's size).
-const LARGE_FILE_SIZE: usize = 256 << 20;
+/// Bytes of the file downloaded across a netvm restart.
+const LARGE_FILE_SIZE: usize = 64 << 20;
+/// Where the file server holds the download while netvm restarts.
+const PAUSE_AT: u64 = 16 << 20;
 
 #[test]
 fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     let file = generated_file(LARGE_FILE_SIZE, 0x5e57_a27e);
     let digest = hexadecimal(&Sha256::digest(&file));
     let server = FileServer::start([("/large", file)]).expect("the file server starts");
+    // The server holds the answer after 16 MiB: the download is surely in
+    // the middle when netvm goes down, and its connection idle.
+    server.pause_after(PAUSE_AT);
     let artifacts = artifacts()?;
     let options = default_system("network-restart");
     let system = boot(&artifacts, &options)?;
@@ -190,7 +193,8 @@ fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     qemu.wait_for_source("linux", LEASE_LINE, 1, LEASE_TIMEOUT)?;
     run(qemu, "true", COMMAND_TIMEOUT)?;
 
-    // The download runs in the background; once it has begun, netvm faults.
+    // The download runs in the background; once the server holds it, netvm
+    // faults.
     let command = format!(
         "(wget -q -O /tmp/large http://{GATEWAY}:{}/large; sha256sum /tmp/large; \
          echo download''-finished) &\n",
@@ -198,12 +202,9 @@ fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     );
     qemu.write_console(command.as_bytes())?;
     let deadline = Instant::now() + TRANSFER_TIMEOUT;
-    loop {
-        let size = run(qemu, "wc -c < /tmp/large 2>/dev/null || echo 0", COMMAND_TIMEOUT)?;
-        if size.trim().parse::<u64>().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the download never began");
+    while server.paused() == 0 {
+        assert!(Instant::now() < deadline, "the download never reached the pause");
+        std::thread::sleep(Duration::from_millis(50));
     }
     let netvm = boards::qemu_virt::systems::SYSTEM.machine_index("netvm").unwrap();
     let mut gdb = qemu.gdb()?;
@@ -212,6 +213,7 @@ fn a_download_survives_a_netvm_restart() -> Result<(), Error> {
     gdb.detach()?;
     qemu.wait_for_console("vm netvm faulted (fault injected by the debugger)", TRANSFER_TIMEOUT)?;
     qemu.wait_for_console("[netvm] started (boot 2)", TRANSFER_TIMEOUT)?;
+    server.resume();
 
     // The transfer resumes through the new netvm and arrives whole.
     let text = qemu.wait_for_source("linux", "download-finished", 1, TRANSFER_TIMEOUT)?;

@@ -408,3 +408,21 @@ fn linux_pings_netvm_through_the_stack() {
     assert_eq!(setup.linux.got.len(), 4);
     assert_eq!(setup.wire.sent.len(), 1);
 }
+
+#[test]
+fn the_stacks_frames_wait_for_a_busy_card() {
+    let mut setup = Setup::new();
+    setup.wire.busy = true;
+    for index in 0..3 {
+        assert!(setup.local.outbound.push(&raw_frame(NETVM_MAC, GATEWAY_MAC, 60, index)));
+    }
+    assert!(setup.pump(), "the stack's frames wait");
+    assert_eq!(setup.local.outbound.len(), 3);
+    assert_eq!(setup.bridge.counters().wire_busy, 0);
+    setup.wire.busy = false;
+    assert!(!setup.pump());
+    assert!(setup.local.outbound.is_empty());
+    // In order, none lost.
+    let sent: Vec<u8> = setup.wire.sent.iter().map(|frame| frame[14]).collect();
+    assert_eq!(sent, [0, 1, 2]);
+}

@@ -7,12 +7,16 @@
 //! answered with `Content-Length` and the connection closed after the body. The server
 //! stops when dropped. [`generated_file`] makes test files of any size whose content is
 //! reproducible from a seed and does not compress.
+//!
+//! [`FileServer::pause_after`] makes every answer stop after a number of bytes of its body
+//! until [`FileServer::resume`]: a test can hold a download in the middle, do something to
+//! the path it takes, and let it finish.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -26,6 +30,11 @@ struct Shared {
     files: HashMap<String, Arc<[u8]>>,
     stop: AtomicBool,
     served: AtomicU64,
+    /// Bytes of a body after which answers wait (`u64::MAX`: never).
+    pause_after: AtomicU64,
+    /// Answers waiting at the pause, and whether they may go on.
+    paused: Mutex<(u64, bool)>,
+    resumed: Condvar,
 }
 
 /// A file server on `127.0.0.1`, running until dropped.
@@ -46,6 +55,9 @@ impl FileServer {
             files: files.into_iter().map(|(path, data)| (path.into(), Arc::from(data))).collect(),
             stop: AtomicBool::new(false),
             served: AtomicU64::new(0),
+            pause_after: AtomicU64::new(u64::MAX),
+            paused: Mutex::new((0, false)),
+            resumed: Condvar::new(),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -70,11 +82,31 @@ impl FileServer {
     pub fn files_served(&self) -> u64 {
         self.shared.served.load(Ordering::SeqCst)
     }
+
+    /// Makes answers stop after `bytes` bytes of their body, until [`FileServer::resume`].
+    pub fn pause_after(&self, bytes: u64) {
+        self.shared.pause_after.store(bytes, Ordering::SeqCst);
+    }
+
+    /// How many answers are waiting at the pause.
+    pub fn paused(&self) -> u64 {
+        self.shared.paused.lock().map(|paused| paused.0).unwrap_or(0)
+    }
+
+    /// Lets the answers waiting at the pause, and all later ones, go on.
+    pub fn resume(&self) {
+        self.shared.pause_after.store(u64::MAX, Ordering::SeqCst);
+        if let Ok(mut paused) = self.shared.paused.lock() {
+            paused.1 = true;
+        }
+        self.shared.resumed.notify_all();
+    }
 }
 
 impl Drop for FileServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.resume();
         // Wake the acceptor, which then sees the flag. If the connection fails, the
         // acceptor is gone already.
         let _ = TcpStream::connect(self.address);
@@ -187,6 +219,19 @@ fn read_head(stream: &mut TcpStream) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
+/// Waits at the pause until the server resumes.
+fn wait_at_pause(shared: &Shared) {
+    let Ok(mut paused) = shared.paused.lock() else { return };
+    paused.0 += 1;
+    while !paused.1 {
+        match shared.resumed.wait(paused) {
+            Ok(guard) => paused = guard,
+            Err(_) => return,
+        }
+    }
+    paused.0 -= 1;
+}
+
 /// Answers one request on `stream`, then closes it.
 fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
@@ -220,7 +265,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
                     file.len()
                 )?;
                 if request.method == Method::Get {
-                    stream.write_all(file)?;
+                    let pause = shared.pause_after.load(Ordering::SeqCst);
+                    let split = usize::try_from(pause).unwrap_or(usize::MAX).min(file.len());
+                    stream.write_all(&file[..split])?;
+                    if split < file.len() {
+                        stream.flush()?;
+                        wait_at_pause(shared);
+                    }
+                    stream.write_all(&file[split..])?;
                     stream.flush()?;
                     shared.served.fetch_add(1, Ordering::SeqCst);
                 }
@@ -264,6 +316,30 @@ mod tests {
     fn server() -> (FileServer, Vec<u8>) {
         let file = generated_file(3 << 20, 1);
         (FileServer::start([("/file", file.clone()), ("/empty", Vec::new())]).unwrap(), file)
+    }
+
+    #[test]
+    fn a_paused_answer_waits_and_then_finishes() {
+        let (server, file) = server();
+        server.pause_after(1000);
+        let address = server.address();
+        let client = thread::spawn(move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"GET /file HTTP/1.0\r\n\r\n").unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).unwrap();
+            answer
+        });
+        let waited = std::time::Instant::now();
+        while server.paused() == 0 {
+            assert!(waited.elapsed() < Duration::from_secs(10), "the answer never paused");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(server.files_served(), 0);
+        server.resume();
+        let answer = client.join().unwrap();
+        assert!(answer.ends_with(&file), "the whole file arrives after the pause");
+        assert_eq!((server.files_served(), server.paused()), (1, 0));
     }
 
     #[test]
