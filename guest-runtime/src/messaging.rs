@@ -244,6 +244,33 @@ impl Writer<'_> {
         self.put(&[bytes.len() as u8])?;
         self.put(bytes)
     }
+
+    /// A send or a delivery: `kind`, its number, the peer, the application
+    /// name and the body.
+    fn message(
+        &mut self,
+        kind: u8,
+        number: u64,
+        peer: &[u8],
+        name: &[u8],
+        body: &[u8],
+    ) -> Result<(), RecordError> {
+        if body.len() > BODY_MAX {
+            return Err(RecordError::TooLong);
+        }
+        self.put(&[kind])?;
+        self.put(&number.to_le_bytes())?;
+        self.field(peer, PEER_MAX)?;
+        self.field(name, NAME_MAX)?;
+        self.put(body)
+    }
+
+    /// A receipt or an accept: `kind`, the number answered and the status.
+    fn answer(&mut self, kind: u8, number: u64, status: Status) -> Result<(), RecordError> {
+        self.put(&[kind])?;
+        self.put(&number.to_le_bytes())?;
+        self.put(&[status.code()])
+    }
 }
 
 impl<'a> Record<'a> {
@@ -254,29 +281,28 @@ impl<'a> Record<'a> {
         };
         let mut cursor = Cursor(payload);
         match kind {
-            KIND_SEND => {
-                let id = cursor.u64()?;
+            // A send and a delivery share their layout, as do a receipt and
+            // an accept.
+            KIND_SEND | KIND_DELIVER => {
+                let number = cursor.u64()?;
                 let peer = cursor.field(PEER_MAX)?;
-                let recipient = cursor.field(NAME_MAX)?;
-                Ok(Self::Send { id, peer, recipient, body: cursor.body()? })
+                let name = cursor.field(NAME_MAX)?;
+                let body = cursor.body()?;
+                Ok(if kind == KIND_SEND {
+                    Self::Send { id: number, peer, recipient: name, body }
+                } else {
+                    Self::Deliver { delivery: number, peer, sender: name, body }
+                })
             }
-            KIND_DELIVER => {
-                let delivery = cursor.u64()?;
-                let peer = cursor.field(PEER_MAX)?;
-                let sender = cursor.field(NAME_MAX)?;
-                Ok(Self::Deliver { delivery, peer, sender, body: cursor.body()? })
-            }
-            KIND_RECEIPT => {
-                let id = cursor.u64()?;
+            KIND_RECEIPT | KIND_ACCEPT => {
+                let number = cursor.u64()?;
                 let status = cursor.status()?;
                 cursor.end()?;
-                Ok(Self::Receipt { id, status })
-            }
-            KIND_ACCEPT => {
-                let delivery = cursor.u64()?;
-                let status = cursor.status()?;
-                cursor.end()?;
-                Ok(Self::Accept { delivery, status })
+                Ok(if kind == KIND_RECEIPT {
+                    Self::Receipt { id: number, status }
+                } else {
+                    Self::Accept { delivery: number, status }
+                })
             }
             _ => Err(RecordError::NotMessaging),
         }
@@ -287,35 +313,13 @@ impl<'a> Record<'a> {
         let mut writer = Writer { buffer, length: 0 };
         match *self {
             Self::Send { id, peer, recipient, body } => {
-                if body.len() > BODY_MAX {
-                    return Err(RecordError::TooLong);
-                }
-                writer.put(&[KIND_SEND])?;
-                writer.put(&id.to_le_bytes())?;
-                writer.field(peer, PEER_MAX)?;
-                writer.field(recipient, NAME_MAX)?;
-                writer.put(body)?;
+                writer.message(KIND_SEND, id, peer, recipient, body)?;
             }
             Self::Deliver { delivery, peer, sender, body } => {
-                if body.len() > BODY_MAX {
-                    return Err(RecordError::TooLong);
-                }
-                writer.put(&[KIND_DELIVER])?;
-                writer.put(&delivery.to_le_bytes())?;
-                writer.field(peer, PEER_MAX)?;
-                writer.field(sender, NAME_MAX)?;
-                writer.put(body)?;
+                writer.message(KIND_DELIVER, delivery, peer, sender, body)?;
             }
-            Self::Receipt { id, status } => {
-                writer.put(&[KIND_RECEIPT])?;
-                writer.put(&id.to_le_bytes())?;
-                writer.put(&[status.code()])?;
-            }
-            Self::Accept { delivery, status } => {
-                writer.put(&[KIND_ACCEPT])?;
-                writer.put(&delivery.to_le_bytes())?;
-                writer.put(&[status.code()])?;
-            }
+            Self::Receipt { id, status } => writer.answer(KIND_RECEIPT, id, status)?,
+            Self::Accept { delivery, status } => writer.answer(KIND_ACCEPT, delivery, status)?,
         }
         Ok(writer.length)
     }

@@ -327,19 +327,17 @@ impl Bridge {
             }
         }
         while let Some(frame) = local.outbound.front() {
+            let route = self.switch.route(Port::Local, frame);
             // While the card has no transmit buffer free, the stack's frames
             // for the wire wait in its queue rather than being lost (a lost
             // segment costs its TCP connection a retransmission timeout).
-            let for_wire = matches!(
-                self.switch.route(Port::Local, frame),
-                Ok(Destinations { wire: true, .. })
-            );
+            let for_wire = matches!(route, Ok(Destinations { wire: true, .. }));
             if for_wire && wire.transmit(now).is_none() {
                 more_waiting = true;
                 break;
             }
             self.counters.from_local += 1;
-            self.forward_from_local(frame, now, wire, linux.as_deref_mut(), &mut doorbell);
+            self.forward_from_local(frame, route, now, wire, linux.as_deref_mut(), &mut doorbell);
             local.outbound.pop();
         }
         if doorbell.owed {
@@ -401,16 +399,18 @@ impl Bridge {
         }
     }
 
-    /// Delivers a frame netvm's stack sent.
+    /// Delivers a frame netvm's stack sent, which the switch routed as
+    /// `route` (routing a frame of the stack learns nothing).
     fn forward_from_local<W: Device, L: LinuxPort>(
         &mut self,
         frame: &[u8],
+        route: Result<Destinations, Refusal>,
         now: Instant,
         wire: &mut W,
         linux: Option<&mut L>,
         doorbell: &mut Doorbell,
     ) {
-        let destinations = match self.switch.route(Port::Local, frame) {
+        let destinations = match route {
             Ok(destinations) => destinations,
             Err(refusal) => return self.refused(refusal),
         };

@@ -17,6 +17,7 @@
 //! becomes the receipt.
 
 use crate::settings::Settings;
+use alloc::collections::btree_map::Entry;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec;
@@ -69,18 +70,12 @@ pub type Report = String;
 /// The node's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Connections opened (both directions).
-    pub opened: u64,
     /// Connections that failed or timed out before opening.
     pub failed_handshakes: u64,
     /// Connections closed because the remote broke a protocol.
     pub protocol_errors: u64,
     /// Streams refused for a limit or a protocol error.
     pub refused_streams: u64,
-    /// Messages delivered to app VMs.
-    pub delivered: u64,
-    /// Messages sent for app VMs.
-    pub sent: u64,
     /// Receipts dropped because an app VM left too many in its full ring.
     pub receipts_dropped: u64,
 }
@@ -96,8 +91,6 @@ struct Peer {
     open: bool,
     /// Its identify record was printed.
     identified: bool,
-    /// When the connection is next due for its timers.
-    due: u64,
 }
 
 /// A bootstrap peer and when to dial it.
@@ -239,11 +232,6 @@ impl Node {
     /// The port it listens on.
     pub fn listen_port(&self) -> u16 {
         self.settings.listen_port
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> Counters {
-        self.counters
     }
 
     /// Console lines gathered since the last call.
@@ -437,7 +425,6 @@ impl Node {
                 bootstrap: None,
                 open: false,
                 identified: false,
-                due: now,
             });
         }
     }
@@ -482,7 +469,6 @@ impl Node {
                 bootstrap: Some(index),
                 open: false,
                 identified: false,
-                due: now,
             });
         }
     }
@@ -528,7 +514,6 @@ impl Node {
             peer.connection.receive(&input[..count], now).map_err(ending)?;
         }
         let due = peer.connection.poll_timeouts(now).map_err(ending)?;
-        peer.due = due;
         // Events first: what they answer goes out in the same pass.
         while let Some(event) = self.peers[index].connection.poll_event() {
             self.handle_event(index, event, channels, now);
@@ -576,15 +561,7 @@ impl Node {
             self.redial_later(bootstrap, now);
         }
         // Messages in flight on it are settled.
-        let lost: Vec<u64> = self
-            .delivered
-            .iter()
-            .filter(|(_, delivered)| delivered.socket == peer.socket)
-            .map(|(&number, _)| number)
-            .collect();
-        for number in lost {
-            self.delivered.remove(&number);
-        }
+        self.delivered.retain(|_, delivered| delivered.socket != peer.socket);
         let unanswered: Vec<u64> = self
             .pending
             .iter()
@@ -631,7 +608,6 @@ impl Node {
         match event {
             Event::Established(remote) => {
                 self.peers[index].open = true;
-                self.counters.opened += 1;
                 let direction = match self.peers[index].connection.direction() {
                     Direction::Dialer => "dialed",
                     Direction::Listener => "accepted",
@@ -649,28 +625,28 @@ impl Node {
                 if core::mem::replace(&mut self.peers[index].identified, true) {
                     return;
                 }
-                let remote = self.peers[index].connection.remote().cloned();
+                let remote = Shown(self.peers[index].connection.remote());
                 let protocols = info.protocols.join(",");
-                self.report(alloc::format!(
-                    "p2p: identified {} agent={} protocols={protocols}",
-                    Shown(remote.as_ref()),
+                let line = alloc::format!(
+                    "p2p: identified {remote} agent={} protocols={protocols}",
                     info.agent_version
-                ));
+                );
+                self.report(line);
             }
             Event::Pong { rtt } => {
-                let remote = self.peers[index].connection.remote().cloned();
-                self.report(alloc::format!("p2p: ping {} rtt={rtt}us", Shown(remote.as_ref())));
+                let remote = Shown(self.peers[index].connection.remote());
+                let line = alloc::format!("p2p: ping {remote} rtt={rtt}us");
+                self.report(line);
             }
             Event::PingFailed => {
-                let remote = self.peers[index].connection.remote().cloned();
-                self.report(alloc::format!("p2p: ping {} failed", Shown(remote.as_ref())));
+                let remote = Shown(self.peers[index].connection.remote());
+                let line = alloc::format!("p2p: ping {remote} failed");
+                self.report(line);
             }
             Event::StreamRefused(error) => {
-                let remote = self.peers[index].connection.remote().cloned();
-                self.report_refused_stream(
-                    alloc::format!("p2p: stream from {} refused: {error}", Shown(remote.as_ref())),
-                    now,
-                );
+                let remote = Shown(self.peers[index].connection.remote());
+                let line = alloc::format!("p2p: stream from {remote} refused: {error}");
+                self.report_refused_stream(line, now);
             }
             Event::Message { delivery, request } => {
                 self.deliver(index, socket, delivery, request, channels, now);
@@ -708,7 +684,7 @@ impl Node {
                 channels.iter().position(|channel| channel.name() == application.channel)
             });
         let Some(channel) = channel else {
-            connection.answer(delivery, message::Status::UnknownRecipient, now);
+            connection.answer(delivery, message::Status::UnknownRecipient);
             return;
         };
         let number = self.next_delivery;
@@ -735,12 +711,11 @@ impl Node {
             _ => Some(message::Status::Unavailable),
         };
         match status {
-            Some(status) => connection.answer(delivery, status, now),
+            Some(status) => connection.answer(delivery, status),
             None => {
                 self.next_delivery += 1;
                 let expires = now + self.connection_settings.delivery_timeout;
                 self.delivered.insert(number, Delivered { socket, delivery, expires, channel });
-                self.counters.delivered += 1;
             }
         }
     }
@@ -759,6 +734,13 @@ impl Node {
             if self.held_receipts.len() == HELD_RECEIPTS_MAX {
                 self.held_receipts.pop_front();
                 self.counters.receipts_dropped += 1;
+                // Said at the first drop and at every doubling after it.
+                let dropped = self.counters.receipts_dropped;
+                if dropped.is_power_of_two() {
+                    self.report(alloc::format!(
+                        "p2p: {dropped} receipts dropped: an app VM leaves its ring full"
+                    ));
+                }
             }
             let epoch = channel.epoch();
             self.held_receipts.push_back(HeldReceipt {
@@ -815,13 +797,14 @@ impl Node {
                 true
             }
             Ok(Record::Accept { delivery, status }) => {
-                let answerable = self
-                    .delivered
-                    .get(&delivery)
-                    .is_some_and(|delivered| delivered.channel == channel.index());
-                if let Some(delivered) =
-                    answerable.then(|| self.delivered.remove(&delivery)).flatten()
-                {
+                // Only the app VM the message went to may answer it.
+                let answered = match self.delivered.entry(delivery) {
+                    Entry::Occupied(entry) if entry.get().channel == channel.index() => {
+                        Some(entry.remove())
+                    }
+                    _ => None,
+                };
+                if let Some(delivered) = answered {
                     let status = match status {
                         Status::Delivered => message::Status::Delivered,
                         Status::Busy => message::Status::Busy,
@@ -832,7 +815,7 @@ impl Node {
                     if let Some(peer) =
                         self.peers.iter_mut().find(|peer| peer.socket == delivered.socket)
                     {
-                        peer.connection.answer(delivered.delivery, status, now);
+                        peer.connection.answer(delivered.delivery, status);
                     }
                 }
                 true
@@ -842,7 +825,10 @@ impl Node {
     }
 
     /// Sends an app's message; returns its status if it is settled at once.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the fields of one send record, each checked here before it goes out"
+    )]
     fn send_for_app(
         &mut self,
         channel: usize,
@@ -867,7 +853,6 @@ impl Node {
         let wire_id = self.next_wire_id;
         self.next_wire_id += 1;
         self.pending.insert(wire_id, Pending { channel, id, socket: target.socket });
-        self.counters.sent += 1;
         let request =
             Request { id: wire_id, recipient: recipient.into(), sender, body: body.to_vec() };
         target.connection.send(&request, now);

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use crate::peer::{Peer, PeerError};
-
 /// How long one blocking read waits before the caller checks its deadline.
 pub const READ_SLICE: Duration = Duration::from_millis(50);
 /// How long a blocking write may stall before it is an error.
@@ -347,46 +345,6 @@ pub fn is_reset(error: &io::Error) -> bool {
     )
 }
 
-/// Whether `line` starts with `word` and holds every one of `fields`, as
-/// [`Peer::wait_for_event`] matches the host peer's lines.
-fn is_event(line: &str, word: &str, fields: &[&str]) -> bool {
-    let mut words = line.split(' ');
-    words.next() == Some(word)
-        && fields.iter().all(|field| line.split(' ').skip(1).any(|part| part == *field))
-}
-
-/// How many of `lines` start with `word` and hold every one of `fields`.
-pub fn matching_events(lines: &[String], word: &str, fields: &[&str]) -> usize {
-    lines.iter().filter(|line| is_event(line, word, fields)).count()
-}
-
-/// Waits until the host peer has printed more than `seen` lines that start
-/// with `word` and hold `fields`; returns the newest.
-pub fn wait_for_new_event(
-    peer: &Peer,
-    word: &str,
-    fields: &[&str],
-    seen: usize,
-    timeout: Duration,
-) -> Result<String, PeerError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let lines = peer.lines();
-        if matching_events(&lines, word, fields) > seen {
-            let newest = lines.iter().rev().find(|line| is_event(line, word, fields));
-            return Ok(newest.cloned().unwrap_or_default());
-        }
-        if Instant::now() >= deadline {
-            return Err(PeerError::Timeout {
-                wanted: format!("a new `{word} {}` after {seen} of them", fields.join(" ")),
-                timeout,
-                output: lines.join("\n"),
-            });
-        }
-        std::thread::sleep(READ_SLICE);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,18 +385,6 @@ mod tests {
         let largest = noise_frame(&vec![1; 70_000]);
         assert_eq!(&largest[..2], &[0xff, 0xff]);
         assert_eq!(largest.len(), 2 + 65_535);
-    }
-
-    #[test]
-    fn events_are_matched_by_word_and_fields() {
-        let lines: Vec<String> = ["ping peer=A rtt-us=5", "ping peer=B rtt-us=6", "pong peer=A"]
-            .iter()
-            .map(|line| line.to_string())
-            .collect();
-        assert_eq!(matching_events(&lines, "ping", &["peer=A"]), 1);
-        assert_eq!(matching_events(&lines, "ping", &[]), 2);
-        assert_eq!(matching_events(&lines, "ping", &["peer=C"]), 0);
-        assert_eq!(matching_events(&lines, "pong", &["peer=A"]), 1);
     }
 
     #[test]

@@ -235,15 +235,14 @@ const FLOOD_CONNECTIONS: usize = 100;
 #[test]
 fn a_flood_of_connections_from_the_host_does_not_stop_a_download() -> Result<(), Error> {
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
 
     let file = generated_file(FILE_SIZE, 0xf100_d000);
     let digest = hexadecimal(&Sha256::digest(&file));
     let server = FileServer::start([("/file", file)]).expect("the file server starts");
     // A host port forwarded to Linux's port 8080 (Linux is the second DHCP
     // client of the user-mode network, after netvm).
-    let forwarded = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-    let forwarded = forwarded.expect("a free port").port();
+    let forwarded = elastos_tests::peer::free_port();
     let artifacts = artifacts()?;
     let options = SystemOptions {
         netdev: Some(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{forwarded}-10.0.2.16:8080")),

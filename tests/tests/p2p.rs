@@ -4,10 +4,9 @@
 //! Noise, yamux, identify and ping. Through those connections the host peer
 //! and the app VM exchange `/elastos/msg/1.0.0` messages with receipts.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
-use elastos_tests::peer::{field, Peer};
+use elastos_tests::peer::{field, free_port, netvm_peer_id, Peer};
 use elastos_tests::{artifacts, boot, Error, SystemOptions};
 
 /// How long netvm may take to start its node and get an address.
@@ -17,49 +16,10 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The port netvm listens on (the manifest's default).
 const NETVM_PORT: u16 = 4001;
 
-/// A TCP port free on the host's loopback interface now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("the host has a free port")
-}
-
-/// The PeerId netvm prints.
-fn netvm_peer_id(console: &str) -> String {
-    console
-        .lines()
-        .find_map(|line| line.split("p2p: PeerId ").nth(1))
-        .map(|rest| rest.trim().to_string())
-        .expect("netvm prints its PeerId")
-}
-
-/// Starts the host peer listening on loopback; returns it, its PeerId and
-/// its port.
-fn host_peer() -> Result<(Peer, String, u16), Error> {
-    let peer = Peer::start(&[
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--key-seed".into(),
-        "7".into(),
-        "--ping-interval-ms".into(),
-        "2000".into(),
-    ])?;
-    let line = peer.wait_for_event("peer-id", &[], STEP_TIMEOUT)?;
-    let id = line.split(' ').nth(1).expect("`peer-id ID`").to_string();
-    let listening = peer.wait_for_event("listening", &[], STEP_TIMEOUT)?;
-    let port = listening
-        .split('/')
-        .skip_while(|part| *part != "tcp")
-        .nth(1)
-        .and_then(|port| port.parse().ok())
-        .expect("`listening /ip4/127.0.0.1/tcp/PORT/p2p/ID`");
-    Ok((peer, id, port))
-}
-
 #[test]
 fn netvm_and_a_rust_libp2p_peer_interoperate_both_ways() -> Result<(), Error> {
-    let (mut host, host_id, host_port) = host_peer()?;
+    let (mut host, host_id, host_port) =
+        Peer::start_listening(7, Duration::from_millis(2000), STEP_TIMEOUT)?;
     let forwarded = free_port();
     let artifacts = artifacts()?;
     let options = SystemOptions {
@@ -77,7 +37,7 @@ fn netvm_and_a_rust_libp2p_peer_interoperate_both_ways() -> Result<(), Error> {
     // netvm prints who it is and where it listens.
     // (The line after the PeerId's shows that one is whole.)
     let netvm = qemu.wait_for_source("netvm", "p2p: listening on TCP port", 1, START_TIMEOUT)?;
-    let netvm_id = netvm_peer_id(&netvm);
+    let netvm_id = netvm_peer_id(&netvm).expect("netvm prints its PeerId");
     assert!(netvm_id.starts_with("12D3KooW"), "{netvm_id}");
     let listening = format!("p2p: listening on /ip4/10.0.2.15/tcp/{NETVM_PORT}/p2p/{netvm_id}");
     qemu.wait_for_source("netvm", &listening, 1, START_TIMEOUT)?;
@@ -106,7 +66,7 @@ fn netvm_and_a_rust_libp2p_peer_interoperate_both_ways() -> Result<(), Error> {
     host.wait_for_event("connected", &[&peer_field, "endpoint=dialer"], STEP_TIMEOUT)?;
     // On this connection too, the host peer identifies netvm and pings it.
     host.wait_for_events("identified", &[&peer_field], 2, STEP_TIMEOUT)?;
-    let pings = host.lines().iter().filter(|line| line.starts_with("ping ")).count();
+    let pings = host.count_events("ping", &[]);
     host.wait_for_events("ping", &[&peer_field], pings + 2, STEP_TIMEOUT)?;
     let accepted = format!("p2p: connected to {host_id} (accepted");
     qemu.wait_for_source("netvm", &accepted, 1, STEP_TIMEOUT)?;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use elastos_p2p::identity::{Keypair, PeerId};
@@ -19,12 +19,12 @@ use elastos_p2p::ping;
 use elastos_p2p::yamux::{self, Event, Mode, Session, StreamId, YamuxError};
 use elastos_tests::hostile::{
     connect_and_send, drain, io_error, is_open, is_reset, multistream_header, multistream_opening,
-    noise_frame, oversized_multistream_message, read_some, send_junk_and_close, send_on,
-    wait_for_new_event, Ending, Generator, HostileError, ReadOutcome, READ_SLICE,
+    noise_frame, oversized_multistream_message, read_some, send_junk_and_close, send_on, Ending,
+    Generator, HostileError, ReadOutcome, READ_SLICE,
 };
-use elastos_tests::peer::Peer;
+use elastos_tests::peer::{free_port, netvm_peer_id, Peer};
 use elastos_tests::qemu::source_text;
-use elastos_tests::{artifacts, boot, Error, Qemu, QemuError, SystemOptions};
+use elastos_tests::{artifacts, boot, Qemu, QemuError, SystemOptions};
 
 /// Any failure of the test: the harness's or a hostile client's.
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -81,37 +81,6 @@ const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Streams the flooding peer opens.
 const FLOOD_STREAMS: usize = 2000;
 
-/// A TCP port free on the host's loopback interface now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("the host has a free port")
-}
-
-/// Starts the host peer listening on loopback, pinging every second;
-/// returns it, its PeerId and its port.
-fn host_peer() -> Result<(Peer, String, u16), Error> {
-    let peer = Peer::start(&[
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--key-seed".into(),
-        "11".into(),
-        "--ping-interval-ms".into(),
-        "1000".into(),
-    ])?;
-    let line = peer.wait_for_event("peer-id", &[], STEP_TIMEOUT)?;
-    let id = line.split(' ').nth(1).expect("`peer-id ID`").to_string();
-    let listening = peer.wait_for_event("listening", &[], STEP_TIMEOUT)?;
-    let port = listening
-        .split('/')
-        .skip_while(|part| *part != "tcp")
-        .nth(1)
-        .and_then(|port| port.parse().ok())
-        .expect("`listening /ip4/127.0.0.1/tcp/PORT/p2p/ID`");
-    Ok((peer, id, port))
-}
-
 /// The legitimate peer, as the checks between attacks use it.
 struct Legitimate<'a> {
     host: &'a mut Peer,
@@ -125,7 +94,9 @@ impl Legitimate<'_> {
     /// newer than every one so far.
     fn pings(&self, when: &str) -> TestResult {
         let seen = self.count("ping");
-        let line = wait_for_new_event(self.host, "ping", &[&self.netvm_field], seen, STEP_TIMEOUT)
+        let line = self
+            .host
+            .wait_for_new_event("ping", &[&self.netvm_field], seen, STEP_TIMEOUT)
             .map_err(|error| format!("no ping from netvm {when}: {error}"))?;
         eprintln!("p2p_hostile: ping {when}: {line}");
         Ok(())
@@ -136,7 +107,7 @@ impl Legitimate<'_> {
         let fields = [self.netvm_field.as_str(), "status=delivered"];
         let seen = self.count_with("receipt", &fields);
         self.host.command(&format!("send {} app {text}", self.netvm_id))?;
-        wait_for_new_event(self.host, "receipt", &fields, seen, STEP_TIMEOUT)?;
+        self.host.wait_for_new_event("receipt", &fields, seen, STEP_TIMEOUT)?;
         Ok(())
     }
 
@@ -147,7 +118,7 @@ impl Legitimate<'_> {
         let seen = self.count_with("connected", &fields);
         for attempt in 1..=DIAL_ATTEMPTS {
             self.host.command(&format!("dial {address}"))?;
-            match wait_for_new_event(self.host, "connected", &fields, seen, DIAL_TIMEOUT) {
+            match self.host.wait_for_new_event("connected", &fields, seen, DIAL_TIMEOUT) {
                 Ok(_) => return Ok(()),
                 Err(error) if attempt == DIAL_ATTEMPTS => return Err(error.into()),
                 Err(_) => eprintln!("p2p_hostile: dial {attempt} of netvm did not connect"),
@@ -163,7 +134,7 @@ impl Legitimate<'_> {
 
     /// Lines of the host peer starting with `word` and holding `fields`.
     fn count_with(&self, word: &str, fields: &[&str]) -> usize {
-        elastos_tests::hostile::matching_events(&self.host.lines(), word, fields)
+        self.host.count_events(word, fields)
     }
 }
 
@@ -180,7 +151,8 @@ impl Clock {
 #[test]
 fn netvm_survives_hostile_peers_and_keeps_serving() -> TestResult {
     let clock = Clock(Instant::now());
-    let (mut host, host_id, host_port) = host_peer()?;
+    let (mut host, host_id, host_port) =
+        Peer::start_listening(11, Duration::from_millis(1000), STEP_TIMEOUT)?;
     let forwarded = free_port();
     let artifacts = artifacts()?;
     let options = SystemOptions {
@@ -197,11 +169,7 @@ fn netvm_survives_hostile_peers_and_keeps_serving() -> TestResult {
 
     // netvm starts, dials the host peer and pings it.
     let netvm = qemu.wait_for_source("netvm", "p2p: listening on /ip4/", 1, START_TIMEOUT)?;
-    let netvm_id = netvm
-        .lines()
-        .find_map(|line| line.split("p2p: PeerId ").nth(1))
-        .map(|rest| rest.trim().to_string())
-        .expect("netvm prints its PeerId");
+    let netvm_id = netvm_peer_id(&netvm).expect("netvm prints its PeerId");
     let netvm_field = format!("peer={netvm_id}");
     host.wait_for_event("connected", &[&netvm_field, "endpoint=listener"], STEP_TIMEOUT)?;
     host.wait_for_event("ping", &[&netvm_field], STEP_TIMEOUT)?;

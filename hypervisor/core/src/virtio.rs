@@ -449,8 +449,9 @@ impl NetDevice {
         counts: &mut Transmitted,
     ) -> Result<(), Fault> {
         let queue = &mut self.queues[TRANSMIT_QUEUE];
+        // Each chain overwrites the bytes it uses, so one buffer serves all.
+        let mut packet = [0; PACKET_LIMIT];
         while let Some(head) = queue.peek(memory)? {
-            let mut packet = [0; PACKET_LIMIT];
             let mut length = 0;
             queue.for_each_buffer(memory, head, |buffer| {
                 if buffer.writable {

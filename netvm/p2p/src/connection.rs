@@ -328,7 +328,8 @@ struct Stream {
     closed: bool,
     /// The remote closed its side.
     finished: bool,
-    /// For a message this node sent: when it fails for want of a receipt,
+    /// For a stream this node opened for a message or a ping: when it
+    /// fails for want of an answer while its protocol is still proposed,
     /// counted from the stream's opening.
     deadline: Option<u64>,
 }
@@ -344,6 +345,19 @@ impl Stream {
             finished: false,
             deadline: None,
         }
+    }
+
+    /// Answers the message on this stream with a receipt for message `id`
+    /// and closes this side once it is written.
+    fn answer_with_receipt(&mut self, id: u64, status: message::Status) {
+        Receipt { id, status }.encode(&mut self.output);
+        self.finish();
+    }
+
+    /// Done: this side closes once its output is written.
+    fn finish(&mut self) {
+        self.close_after = true;
+        self.state = StreamState::Done;
     }
 }
 
@@ -507,8 +521,7 @@ impl Connection {
     pub fn send(&mut self, request: &Request, now: u64) {
         let mut encoded = Vec::new();
         let id = request.id;
-        if let Err(error) = request.encode(&mut encoded) {
-            let _ = error;
+        if request.encode(&mut encoded).is_err() {
             self.events.push_back(Event::Receipt { id, outcome: Ok(message::Status::TooLarge) });
             return;
         }
@@ -525,18 +538,16 @@ impl Connection {
             }
             None => self.events.push_back(Event::Receipt { id, outcome: Err(Failure::NotSent) }),
         }
-        self.flush(now);
+        self.flush();
     }
 
     /// Answers the message handed over as `delivery` with `status`.
-    pub fn answer(&mut self, delivery: Delivery, status: message::Status, now: u64) {
+    pub fn answer(&mut self, delivery: Delivery, status: message::Status) {
         let Some(stream) = self.streams.get_mut(&delivery.0) else { return };
         let StreamState::MessageWaiting { id, .. } = stream.state else { return };
-        Receipt { id, status }.encode(&mut stream.output);
-        stream.close_after = true;
-        stream.state = StreamState::Done;
+        stream.answer_with_receipt(id, status);
         self.deliveries = self.deliveries.saturating_sub(1);
-        self.flush(now);
+        self.flush();
     }
 
     /// Pings the remote now, whatever the interval says.
@@ -566,12 +577,11 @@ impl Connection {
                 StreamState::MessageWaiting { deadline, .. }
                 | StreamState::ReceiptReading { deadline, .. } => deadline,
                 StreamState::Pinging(_, Some(sent)) => sent + self.settings.ping_timeout,
-                StreamState::Proposing(_, Purpose::Message(..) | Purpose::Ping) => {
-                    match stream.deadline {
-                        Some(deadline) => deadline,
-                        None => continue,
-                    }
-                }
+                // Only message and ping streams have one while proposing.
+                StreamState::Proposing(..) => match stream.deadline {
+                    Some(deadline) => deadline,
+                    None => continue,
+                },
                 _ => continue,
             };
             if now >= deadline {
@@ -581,7 +591,7 @@ impl Connection {
             }
         }
         for id in expired {
-            self.expire(id, now);
+            self.expire(id);
         }
         if self.ping_failures >= PING_FAILURES_MAX {
             self.fail();
@@ -592,7 +602,7 @@ impl Connection {
             self.send_ping(now);
         }
         next = next.min(self.next_ping);
-        self.flush(now);
+        self.flush();
         Ok(next)
     }
 
@@ -601,18 +611,15 @@ impl Connection {
         if let Stage::Open(_, session) = &mut self.stage {
             session.go_away(0);
         }
-        self.flush(0);
+        self.flush();
     }
 
     /// A stream's deadline passed.
-    fn expire(&mut self, id: StreamId, now: u64) {
+    fn expire(&mut self, id: StreamId) {
         let Some(stream) = self.streams.get_mut(&id) else { return };
         match stream.state {
             StreamState::MessageWaiting { id: message_id, .. } => {
-                let status = message::Status::Unavailable;
-                Receipt { id: message_id, status }.encode(&mut stream.output);
-                stream.close_after = true;
-                stream.state = StreamState::Done;
+                stream.answer_with_receipt(message_id, message::Status::Unavailable);
                 self.deliveries = self.deliveries.saturating_sub(1);
             }
             StreamState::ReceiptReading { id: message_id, .. }
@@ -632,14 +639,13 @@ impl Connection {
             }
             _ => {}
         }
-        let _ = now;
     }
 
     /// Sends a ping on the ping stream, opening it if need be.
     fn send_ping(&mut self, now: u64) {
         let payload = self.ping_payload();
-        match self.ping_stream.and_then(|id| self.streams.get_mut(&id).map(|stream| (id, stream))) {
-            Some((_, stream)) => {
+        match self.ping_stream.and_then(|id| self.streams.get_mut(&id)) {
+            Some(stream) => {
                 if let StreamState::Pinging(pinger, sent @ None) = &mut stream.state {
                     pinger.send(payload, &mut stream.output);
                     *sent = Some(now);
@@ -699,11 +705,8 @@ impl Connection {
             StreamState::MessageWaiting { .. } => {
                 self.deliveries = self.deliveries.saturating_sub(1);
             }
-            StreamState::ReceiptReading { id, .. } => {
-                self.sends = self.sends.saturating_sub(1);
-                self.events.push_back(Event::Receipt { id, outcome: Err(Failure::NoReceipt) });
-            }
-            StreamState::Proposing(_, Purpose::Message(id, _)) => {
+            StreamState::ReceiptReading { id, .. }
+            | StreamState::Proposing(_, Purpose::Message(id, _)) => {
                 self.sends = self.sends.saturating_sub(1);
                 self.events.push_back(Event::Receipt { id, outcome: Err(Failure::NoReceipt) });
             }
@@ -817,7 +820,7 @@ impl Connection {
                     }
                     self.refused_streams = refused;
                     self.serve_streams(now)?;
-                    self.flush(now);
+                    self.flush();
                     return Ok(());
                 }
             }
@@ -866,9 +869,7 @@ impl Connection {
             Step::Identify => {
                 let info = self.identify_info();
                 if let Some(stream) = self.streams.get_mut(&id) {
-                    let mut encoded = Vec::new();
-                    varint::encode_frame(&info.encode(), &mut encoded);
-                    stream.output.extend_from_slice(&encoded);
+                    varint::encode_frame(&info.encode(), &mut stream.output);
                     stream.close_after = true;
                     stream.state = StreamState::IdentifyServing;
                 }
@@ -882,10 +883,7 @@ impl Connection {
             Step::Delivery(request) => {
                 if self.deliveries >= self.settings.deliveries_max {
                     if let Some(stream) = self.streams.get_mut(&id) {
-                        let status = message::Status::Busy;
-                        Receipt { id: request.id, status }.encode(&mut stream.output);
-                        stream.close_after = true;
-                        stream.state = StreamState::Done;
+                        stream.answer_with_receipt(request.id, message::Status::Busy);
                     }
                 } else {
                     self.deliveries += 1;
@@ -902,8 +900,7 @@ impl Connection {
                 self.sends = self.sends.saturating_sub(1);
                 self.events.push_back(Event::Receipt { id: message_id, outcome });
                 if let Some(stream) = self.streams.get_mut(&id) {
-                    stream.state = StreamState::Done;
-                    stream.close_after = true;
+                    stream.finish();
                 }
             }
             Step::Refuse(error) => {
@@ -948,8 +945,7 @@ impl Connection {
 
     /// Writes what the streams have for the window, closes those that are
     /// done, and encrypts what yamux has to send.
-    fn flush(&mut self, now: u64) {
-        let _ = now;
+    fn flush(&mut self) {
         let Stage::Open(transport, session) = &mut self.stage else { return };
         let mut gone = Vec::new();
         for (&id, stream) in self.streams.iter_mut() {
@@ -1045,7 +1041,11 @@ fn step(stream: &mut Stream, settings: &Settings, now: u64) -> Step {
                     Purpose::Message(id, encoded) => {
                         stream.output.extend_from_slice(&encoded);
                         stream.close_after = true;
-                        StreamState::ReceiptReading { id, deadline: now + settings.receipt_timeout }
+                        StreamState::ReceiptReading {
+                            id,
+                            // Counted from the stream's opening, as promised.
+                            deadline: stream.deadline.unwrap_or(now + settings.receipt_timeout),
+                        }
                     }
                 };
             }
@@ -1077,8 +1077,7 @@ fn step(stream: &mut Stream, settings: &Settings, now: u64) -> Step {
                     Ok(Some((body, _))) => match Info::decode(body) {
                         Ok(info) => {
                             stream.input.clear();
-                            stream.state = StreamState::Done;
-                            stream.close_after = true;
+                            stream.finish();
                             Step::Event(Event::Identified(info))
                         }
                         Err(_) => Step::Refuse(StreamError::Identify),
@@ -1100,10 +1099,7 @@ fn step(stream: &mut Stream, settings: &Settings, now: u64) -> Step {
                         | message::MessageError::Frame(varint::FrameError::TooLong { .. }),
                     ) => {
                         stream.input.clear();
-                        let status = message::Status::TooLarge;
-                        Receipt { id: 0, status }.encode(&mut stream.output);
-                        stream.close_after = true;
-                        stream.state = StreamState::Done;
+                        stream.answer_with_receipt(0, message::Status::TooLarge);
                         Step::Nothing
                     }
                     Err(error) => Step::Refuse(StreamError::Message(error)),

@@ -101,17 +101,58 @@ fn read_message(input: &[u8]) -> Result<Option<(&[u8], usize)>, NegotiationError
     }
 }
 
-/// Where a [`Listener`] is.
+/// Where either side of a negotiation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ListenerState {
-    /// Waiting for the dialer's header.
+enum State {
+    /// Waiting for the peer's header.
     Header,
-    /// Answering proposals.
-    Proposals,
-    /// Agreed on `protocols[index]`.
+    /// Exchanging proposals and answers.
+    Negotiating,
+    /// Agreed on the protocol at this index (of the listener's protocols
+    /// or the dialer's proposals).
     Agreed(usize),
     /// Failed; every later call gives the same error.
     Failed(NegotiationError),
+}
+
+/// What a [`Listener`] and a [`Dialer`] do with each message; [`drive`]
+/// does the rest.
+trait Side {
+    /// Where the negotiation is.
+    fn state(&mut self) -> &mut State;
+
+    /// Handles one message `line` (the state is `Header` or
+    /// `Negotiating`), appending any answer to `output`; returns the
+    /// state it leads to.
+    fn handle(&mut self, line: &[u8], output: &mut Vec<u8>) -> Result<State, NegotiationError>;
+}
+
+/// Consumes messages from the front of `input` while `side` negotiates.
+/// `Ok(Some(index))` once agreed, leaving the bytes after the agreement in
+/// `input`; `Ok(None)` while more input is needed. A failure leaves the
+/// failing message in `input` and is given again by every later call.
+fn drive(
+    side: &mut impl Side,
+    input: &mut Vec<u8>,
+    output: &mut Vec<u8>,
+) -> Result<Option<usize>, NegotiationError> {
+    loop {
+        match *side.state() {
+            State::Agreed(index) => return Ok(Some(index)),
+            State::Failed(error) => return Err(error),
+            State::Header | State::Negotiating => {}
+        }
+        let (next, taken) = match read_message(input) {
+            Ok(None) => return Ok(None),
+            Ok(Some((line, taken))) => match side.handle(line, output) {
+                Ok(next) => (next, taken),
+                Err(error) => (State::Failed(error), 0),
+            },
+            Err(error) => (State::Failed(error), 0),
+        };
+        input.drain(..taken);
+        *side.state() = next;
+    }
 }
 
 /// The side that answers proposals: a connection's listener, or the side
@@ -120,8 +161,8 @@ enum ListenerState {
 pub struct Listener {
     /// The protocols we support, in the order given.
     protocols: Vec<&'static str>,
-    /// Progress so far.
-    state: ListenerState,
+    /// Progress so far; `Agreed` holds an index into `protocols`.
+    state: State,
     /// `na` and `ls` answers given so far.
     rounds: usize,
 }
@@ -130,7 +171,7 @@ impl Listener {
     /// A listener that accepts any of `protocols`. Names longer than
     /// [`PROTOCOL_MAX`] can never be agreed.
     pub fn new(protocols: &[&'static str]) -> Self {
-        Self { protocols: protocols.to_vec(), state: ListenerState::Header, rounds: 0 }
+        Self { protocols: protocols.to_vec(), state: State::Header, rounds: 0 }
     }
 
     /// Consumes negotiation messages from the front of `input`, appends
@@ -142,53 +183,7 @@ impl Listener {
         input: &mut Vec<u8>,
         output: &mut Vec<u8>,
     ) -> Result<Option<usize>, NegotiationError> {
-        loop {
-            match self.state {
-                ListenerState::Agreed(index) => return Ok(Some(index)),
-                ListenerState::Failed(error) => return Err(error),
-                ListenerState::Header | ListenerState::Proposals => {}
-            }
-            let (next, taken) = match self.answer(input, output) {
-                Ok(Some(answer)) => answer,
-                Ok(None) => return Ok(None),
-                Err(error) => (ListenerState::Failed(error), 0),
-            };
-            input.drain(..taken);
-            self.state = next;
-        }
-    }
-
-    /// Answers the first message of `input`: the state it leads to and
-    /// the bytes it took.
-    fn answer(
-        &mut self,
-        input: &[u8],
-        output: &mut Vec<u8>,
-    ) -> Result<Option<(ListenerState, usize)>, NegotiationError> {
-        let Some((line, taken)) = read_message(input)? else {
-            return Ok(None);
-        };
-        if self.state == ListenerState::Header {
-            if line != HEADER {
-                return Err(NegotiationError::BadHeader);
-            }
-            write_message(HEADER, output);
-            return Ok(Some((ListenerState::Proposals, taken)));
-        }
-        if let Some(index) = self.protocols.iter().position(|name| name.as_bytes() == line) {
-            write_message(line, output);
-            return Ok(Some((ListenerState::Agreed(index), taken)));
-        }
-        self.rounds += 1;
-        if self.rounds > MAXIMUM_ROUNDS {
-            return Err(NegotiationError::TooManyRounds);
-        }
-        if line == LIST {
-            self.write_list(output);
-        } else {
-            write_message(NOT_AVAILABLE, output);
-        }
-        Ok(Some((ListenerState::Proposals, taken)))
+        drive(self, input, output)
     }
 
     /// Appends the answer to `ls`: one message holding every protocol as
@@ -203,17 +198,34 @@ impl Listener {
     }
 }
 
-/// Where a [`Dialer`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DialerState {
-    /// Waiting for the listener's header.
-    Header,
-    /// Waiting for the answer to `proposals[current]`.
-    Answer,
-    /// The listener confirmed `proposals[index]`.
-    Agreed(usize),
-    /// Failed; every later call gives the same error.
-    Failed(NegotiationError),
+impl Side for Listener {
+    fn state(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    fn handle(&mut self, line: &[u8], output: &mut Vec<u8>) -> Result<State, NegotiationError> {
+        if self.state == State::Header {
+            if line != HEADER {
+                return Err(NegotiationError::BadHeader);
+            }
+            write_message(HEADER, output);
+            return Ok(State::Negotiating);
+        }
+        if let Some(index) = self.protocols.iter().position(|name| name.as_bytes() == line) {
+            write_message(line, output);
+            return Ok(State::Agreed(index));
+        }
+        self.rounds += 1;
+        if self.rounds > MAXIMUM_ROUNDS {
+            return Err(NegotiationError::TooManyRounds);
+        }
+        if line == LIST {
+            self.write_list(output);
+        } else {
+            write_message(NOT_AVAILABLE, output);
+        }
+        Ok(State::Negotiating)
+    }
 }
 
 /// The side that proposes: a connection's dialer, or the opener of a
@@ -224,8 +236,8 @@ pub struct Dialer {
     proposals: Vec<&'static str>,
     /// The proposal awaiting an answer.
     current: usize,
-    /// Progress so far.
-    state: DialerState,
+    /// Progress so far; `Agreed` holds an index into `proposals`.
+    state: State,
 }
 
 impl Dialer {
@@ -237,9 +249,9 @@ impl Dialer {
         let state = match proposals.first() {
             Some(first) => {
                 write_message(first.as_bytes(), output);
-                DialerState::Header
+                State::Header
             }
-            None => DialerState::Failed(NegotiationError::AllRefused),
+            None => State::Failed(NegotiationError::AllRefused),
         };
         Self { proposals: proposals.to_vec(), current: 0, state }
     }
@@ -253,41 +265,25 @@ impl Dialer {
         input: &mut Vec<u8>,
         output: &mut Vec<u8>,
     ) -> Result<Option<usize>, NegotiationError> {
-        loop {
-            match self.state {
-                DialerState::Agreed(index) => return Ok(Some(index)),
-                DialerState::Failed(error) => return Err(error),
-                DialerState::Header | DialerState::Answer => {}
-            }
-            let (next, taken) = match self.answer(input, output) {
-                Ok(Some(answer)) => answer,
-                Ok(None) => return Ok(None),
-                Err(error) => (DialerState::Failed(error), 0),
-            };
-            input.drain(..taken);
-            self.state = next;
-        }
+        drive(self, input, output)
+    }
+}
+
+impl Side for Dialer {
+    fn state(&mut self) -> &mut State {
+        &mut self.state
     }
 
-    /// Handles the first message of `input`: the state it leads to and
-    /// the bytes it took.
-    fn answer(
-        &mut self,
-        input: &[u8],
-        output: &mut Vec<u8>,
-    ) -> Result<Option<(DialerState, usize)>, NegotiationError> {
-        let Some((line, taken)) = read_message(input)? else {
-            return Ok(None);
-        };
-        if self.state == DialerState::Header {
+    fn handle(&mut self, line: &[u8], output: &mut Vec<u8>) -> Result<State, NegotiationError> {
+        if self.state == State::Header {
             if line != HEADER {
                 return Err(NegotiationError::BadHeader);
             }
-            return Ok(Some((DialerState::Answer, taken)));
+            return Ok(State::Negotiating);
         }
         let proposal = self.proposals.get(self.current).ok_or(NegotiationError::AllRefused)?;
         if line == proposal.as_bytes() {
-            return Ok(Some((DialerState::Agreed(self.current), taken)));
+            return Ok(State::Agreed(self.current));
         }
         if line != NOT_AVAILABLE {
             return Err(NegotiationError::UnexpectedMessage);
@@ -298,7 +294,7 @@ impl Dialer {
         }
         let next = self.proposals.get(self.current).ok_or(NegotiationError::AllRefused)?;
         write_message(next.as_bytes(), output);
-        Ok(Some((DialerState::Answer, taken)))
+        Ok(State::Negotiating)
     }
 }
 

@@ -751,16 +751,14 @@ mod tests {
         let mut pair = new_pair(14);
         let mut to_responder = Vec::new();
         pair.initiator.start(&mut to_responder);
-        let mut garbage = vec![0, 200];
-        garbage.extend((0..200u8).map(|byte| byte.wrapping_mul(31).wrapping_add(5)));
+        let mut garbage = framed((0..200u8).map(|byte| byte.wrapping_mul(31).wrapping_add(5)));
         assert_eq!(
             pair.initiator.receive(&mut garbage, &mut to_responder),
             Err(NoiseError::Decryption)
         );
         // Garbage in place of message 3.
         let mut pair = pair_and_first_two(15);
-        let mut garbage = vec![0, 100];
-        garbage.extend([7u8; 100]);
+        let mut garbage = framed([7u8; 100]);
         assert_eq!(
             pair.responder.receive(&mut garbage, &mut Vec::new()),
             Err(NoiseError::Decryption)
@@ -772,8 +770,7 @@ mod tests {
             pair.initiator.receive(&mut vec![0, 40, 9, 9], &mut Vec::new()),
             Ok(Progress::Pending)
         );
-        let mut short = vec![0, 40];
-        short.extend([9u8; 40]);
+        let mut short = framed([9u8; 40]);
         assert_eq!(
             pair.initiator.receive(&mut short, &mut Vec::new()),
             Err(NoiseError::MessageTooShort)
@@ -786,13 +783,21 @@ mod tests {
         // A responder must not answer a low-order ephemeral key.
         let mut pair = new_pair(18);
         let mut output = Vec::new();
-        let mut zero_key = vec![0, 32];
-        zero_key.extend([0u8; 32]);
+        let mut zero_key = framed([0u8; 32]);
         assert_eq!(
             pair.responder.receive(&mut zero_key, &mut output),
             Err(NoiseError::LowOrderKey)
         );
         assert!(output.is_empty());
+    }
+
+    /// `body` behind its two-byte big-endian length, as one frame.
+    fn framed(body: impl IntoIterator<Item = u8>) -> Vec<u8> {
+        let mut frame = vec![0, 0];
+        frame.extend(body);
+        let length = u16::try_from(frame.len() - LENGTH_PREFIX).expect("a test frame is short");
+        frame[..LENGTH_PREFIX].copy_from_slice(&length.to_be_bytes());
+        frame
     }
 
     /// A pair whose responder has sent message 2 and waits for message 3.

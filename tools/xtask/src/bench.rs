@@ -29,23 +29,24 @@ impl NullHypercall {
     }
 }
 
-fn field(line: &str, name: &str) -> Option<u64> {
+/// The value of `name=` in a benchmark's line, parsed; an error naming the
+/// line when it has none or one that does not parse.
+pub fn field<T: std::str::FromStr>(line: &str, name: &str) -> Result<T> {
     line.split_whitespace()
         .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
         .and_then(|value| value.parse().ok())
+        .ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")))
 }
 
 fn parse(console: &str) -> Result<NullHypercall> {
     let line = console.lines().find(|line| line.contains("benchmark null-hypercall")).ok_or_else(
         || Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | ")),
     )?;
-    let get =
-        |name| field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")));
     Ok(NullHypercall {
-        iterations: get("iterations")?,
-        ticks: get("ticks")?,
-        baseline_ticks: get("baseline_ticks")?,
-        frequency: get("frequency")?,
+        iterations: field(line, "iterations")?,
+        ticks: field(line, "ticks")?,
+        baseline_ticks: field(line, "baseline_ticks")?,
+        frequency: field(line, "frequency")?,
     })
 }
 
@@ -148,9 +149,7 @@ fn channels(images: &Images, cpu: &str) -> Result<String> {
             .find(|line| line.contains(&format!("benchmark channel {name} ")))
             .ok_or_else(|| Error::Benchmark(format!("no `benchmark channel {name}` line")))
     };
-    let get = |line: &str, name: &str| {
-        field(line, name).ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")))
-    };
+    let get = field::<u64>;
     let nanoseconds = |ticks: u64, frequency: u64| ticks as f64 * 1e9 / frequency as f64;
     let mut rows = String::new();
     for (name, what) in [
@@ -407,12 +406,7 @@ fn download_rate(console: &str) -> Result<f64> {
         console.lines().find(|line| line.contains("elastos: download ")).ok_or_else(|| {
             Error::Benchmark(console.lines().rev().take(10).collect::<Vec<_>>().join(" | "))
         })?;
-    let number = |name: &str| -> Result<f64> {
-        line.split_whitespace()
-            .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| Error::Benchmark(format!("no {name} in `{line}`")))
-    };
+    let number = |name: &str| field::<f64>(line, name);
     let bytes = number("bytes")?;
     if bytes as usize != DOWNLOAD_SIZE {
         return Err(Error::Benchmark(format!("the download was cut short: `{line}`")));

@@ -4,6 +4,7 @@
 //! Times are guest time under `-icount shift=0,sleep=on` (instructions as
 //! nanoseconds; waits for the host pass as real time).
 
+use crate::bench::field;
 use crate::build::{workspace_root, Images};
 use crate::environment::step;
 use crate::machine::{machine_arguments, staging_arguments, write_file};
@@ -177,13 +178,7 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
     drop(qemu);
     drop(host);
     let burst = burst.unwrap_or_default();
-    let number = |name: &str| -> Result<f64> {
-        burst
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| Error::Benchmark(format!("no {name} in `{burst}`")))
-    };
+    let number = |name: &str| field::<f64>(&burst, name);
     let frequency = number("frequency")?;
     let delivered = number("delivered")?;
     if delivered as u64 != MESSAGES {

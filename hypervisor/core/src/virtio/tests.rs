@@ -218,6 +218,12 @@ impl Driver {
         self.memory.poke(available + 2, &self.available_index[queue].to_le_bytes());
     }
 
+    /// Publishes a chain of the single descriptor 0 of `queue`.
+    fn publish_single(&mut self, queue: usize, address: u64, length: u32, flags: u16) {
+        self.descriptor(queue, 0, address, length, flags, 0);
+        self.publish(queue, 0);
+    }
+
     fn allocate(&mut self, queue: usize, count: usize) -> Vec<u16> {
         (0..count)
             .map(|_| {
@@ -633,15 +639,24 @@ fn assert_needs_reset(driver: &mut Driver, fault: Fault) {
     assert_eq!(driver.receive(&frame(60, 0)), Received::Delivered);
 }
 
+/// Applies each of `cases` to a freshly started device, lets `use_queue`
+/// make the device meet the corruption, and checks the fault it causes.
+fn assert_corruptions_need_a_reset(cases: &[Corruption], use_queue: impl Fn(&mut Driver)) {
+    for &(name, corrupt, fault) in cases {
+        let mut driver = Driver::start_with(8);
+        corrupt(&mut driver);
+        use_queue(&mut driver);
+        assert_eq!(driver.device.fault(), Some(fault), "{name}");
+        assert_needs_reset(&mut driver, fault);
+    }
+}
+
 #[test]
 fn invalid_transmit_chains_need_a_reset() {
     let cases: [Corruption; 7] = [
         (
             "buffer outside memory",
-            |driver| {
-                driver.descriptor(TRANSMIT_QUEUE, 0, OUTSIDE - 8, 80, 0, 0);
-                driver.publish(TRANSMIT_QUEUE, 0);
-            },
+            |driver| driver.publish_single(TRANSMIT_QUEUE, OUTSIDE - 8, 80, 0),
             Fault::MemoryAccess,
         ),
         (
@@ -678,28 +693,18 @@ fn invalid_transmit_chains_need_a_reset() {
         ),
         (
             "writable buffer",
-            |driver| {
-                driver.descriptor(TRANSMIT_QUEUE, 0, BASE, 80, DESCRIPTOR_WRITE, 0);
-                driver.publish(TRANSMIT_QUEUE, 0);
-            },
+            |driver| driver.publish_single(TRANSMIT_QUEUE, BASE, 80, DESCRIPTOR_WRITE),
             Fault::WritableDescriptor,
         ),
         (
             "indirect table",
-            |driver| {
-                driver.descriptor(TRANSMIT_QUEUE, 0, BASE, 32, DESCRIPTOR_INDIRECT, 0);
-                driver.publish(TRANSMIT_QUEUE, 0);
-            },
+            |driver| driver.publish_single(TRANSMIT_QUEUE, BASE, 32, DESCRIPTOR_INDIRECT),
             Fault::IndirectDescriptor,
         ),
     ];
-    for (name, corrupt, fault) in cases {
-        let mut driver = Driver::start_with(8);
-        corrupt(&mut driver);
+    assert_corruptions_need_a_reset(&cases, |driver| {
         driver.transmit_all();
-        assert_eq!(driver.device.fault(), Some(fault), "{name}");
-        assert_needs_reset(&mut driver, fault);
-    }
+    });
 }
 
 #[test]
@@ -707,18 +712,12 @@ fn invalid_receive_chains_need_a_reset() {
     let cases: [Corruption; 5] = [
         (
             "buffer outside memory",
-            |driver| {
-                driver.descriptor(RECEIVE_QUEUE, 0, OUTSIDE, 1526, DESCRIPTOR_WRITE, 0);
-                driver.publish(RECEIVE_QUEUE, 0);
-            },
+            |driver| driver.publish_single(RECEIVE_QUEUE, OUTSIDE, 1526, DESCRIPTOR_WRITE),
             Fault::MemoryAccess,
         ),
         (
             "address wrapping around",
-            |driver| {
-                driver.descriptor(RECEIVE_QUEUE, 0, u64::MAX - 4, 1526, DESCRIPTOR_WRITE, 0);
-                driver.publish(RECEIVE_QUEUE, 0);
-            },
+            |driver| driver.publish_single(RECEIVE_QUEUE, u64::MAX - 4, 1526, DESCRIPTOR_WRITE),
             Fault::MemoryAccess,
         ),
         (
@@ -741,13 +740,9 @@ fn invalid_receive_chains_need_a_reset() {
             Fault::AvailableIndex,
         ),
     ];
-    for (name, corrupt, fault) in cases {
-        let mut driver = Driver::start_with(8);
-        corrupt(&mut driver);
+    assert_corruptions_need_a_reset(&cases, |driver| {
         assert_eq!(driver.receive(&frame(60, 0)), Received::Dropped(DropReason::DeviceFault));
-        assert_eq!(driver.device.fault(), Some(fault), "{name}");
-        assert_needs_reset(&mut driver, fault);
-    }
+    });
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn a_message_gets_its_receipt() {
     let arrived = events(&mut listener);
     let [Event::Message { delivery, request }] = arrived.as_slice() else { panic!("{arrived:?}") };
     assert_eq!(*request, message(42, "app"));
-    listener.answer(*delivery, message::Status::Delivered, 2);
+    listener.answer(*delivery, message::Status::Delivered);
     exchange(&mut dialer, &mut listener, 2, usize::MAX);
     assert_eq!(
         events(&mut dialer),
