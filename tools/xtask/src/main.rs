@@ -7,6 +7,7 @@
 
 mod bench;
 mod build;
+mod chain;
 mod environment;
 mod initramfs;
 mod linux;
@@ -110,6 +111,11 @@ enum Command {
         #[arg(long, default_value = "cortex-a53")]
         cpu: String,
     },
+    /// Chain verification on the host: `chain check DIR...`.
+    Chain {
+        #[command(subcommand)]
+        command: ChainCommand,
+    },
     /// Boot the system stopped at its first instruction and attach gdb-multiarch.
     Gdb {
         #[command(flatten)]
@@ -117,6 +123,17 @@ enum Command {
         /// TCP port for QEMU's gdbstub.
         #[arg(long, default_value_t = 1234)]
         port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Run the verification crate over every test-vector file under the
+    /// folders given: one line per case, then `N passed, M failed`.
+    Check {
+        /// Folders (or files) of vectors.
+        #[arg(required = true)]
+        folders: Vec<std::path::PathBuf>,
     },
 }
 
@@ -165,6 +182,9 @@ fn run(command: Command) -> Result<ExitCode> {
             let images = build::build()?;
             bench::run(&images, &cpu, write, &names)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Chain { command: ChainCommand::Check { folders } } => {
+            Ok(if chain::check(&folders)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Gdb { machine, port } => {
             environment::ensure_build_tools()?;
