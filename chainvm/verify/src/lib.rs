@@ -1,3 +1,12 @@
-//! Verification of chain data, signatures and DIDs, without I/O: shared by chainvm and `cargo xtask chain check`
+//! Verification of chain data, signatures and DIDs, without I/O: shared by
+//! chainvm (no_std, with `alloc`) and `cargo xtask chain check` on the host.
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod cometbft;
+pub mod did_key;
+pub mod elastos_did;
+pub mod evm;
+pub mod signature;

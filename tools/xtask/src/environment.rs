@@ -49,13 +49,20 @@ fn is_root() -> bool {
     output_of("id", &["-u"]).is_some_and(|user| user.trim() == "0")
 }
 
+/// Makes sure rustup has the target `target` (`wasm32-unknown-unknown`,
+/// `aarch64-unknown-linux-musl`, ...).
+pub fn ensure_rust_target(target: &str) -> Result<()> {
+    let targets = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !targets.lines().any(|line| line.trim() == target) {
+        step(&format!("installing the Rust target {target}"));
+        run_checked(Command::new("rustup").args(["target", "add", target]))?;
+    }
+    Ok(())
+}
+
 /// Makes sure rustup has the cross target and the components the checks use.
 pub fn ensure_build_tools() -> Result<()> {
-    let targets = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if !targets.lines().any(|line| line.trim() == TARGET) {
-        step(&format!("installing the Rust target {TARGET}"));
-        run_checked(Command::new("rustup").args(["target", "add", TARGET]))?;
-    }
+    ensure_rust_target(TARGET)?;
     let components = output_of("rustup", &["component", "list", "--installed"]).unwrap_or_default();
     for component in ["rustfmt", "clippy"] {
         if !components.lines().any(|line| line.starts_with(component)) {

@@ -1,0 +1,1 @@
+//! CometBFT light-client verification.

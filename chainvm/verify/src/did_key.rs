@@ -1,0 +1,1 @@
+//! did key: see the crate overview.

@@ -1,0 +1,1 @@
+//! elastos did: see the crate overview.

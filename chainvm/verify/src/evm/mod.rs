@@ -1,0 +1,1 @@
+//! EVM headers and EIP-1186 proofs.

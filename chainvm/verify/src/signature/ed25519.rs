@@ -1,0 +1,1 @@
+//! ed25519 signatures.

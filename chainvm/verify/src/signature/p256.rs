@@ -1,0 +1,1 @@
+//! p256 signatures.
