@@ -22,8 +22,8 @@ pub mod system;
 pub mod test_guest;
 
 pub use system::{
-    channel_region_size, ring_offset, Channel, ChannelEnd, Device, Direction, P2pSettings,
-    RestartPolicy, System, VirtualMachine, VirtualMachineKind, CHANNEL_NAME_MAX,
+    channel_region_size, ring_offset, Channel, ChannelEnd, Device, Direction, LinuxDevice,
+    P2pSettings, RestartPolicy, System, VirtualMachine, VirtualMachineKind, CHANNEL_NAME_MAX,
     CHANNEL_STATUS_SIZE, CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, RING_CONTROL_SIZE,
 };
 

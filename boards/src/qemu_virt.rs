@@ -116,10 +116,16 @@ mod tests {
         assert!(netvm.devices[0].mmio.end() <= VIRTIO_MMIO.end());
         assert_eq!(system.machines[2].image, "chainvm");
         assert_eq!(system.channel_index("netvm-chainvm"), Some(3));
-        // Linux's one channel, to netvm: its network.
+        // Linux's channels: its network to netvm (virtio-mmio slot 0) and its
+        // control path to chainvm (slot 1).
         assert_eq!(system.channels[0].name, "linux-net");
         assert_eq!(system.channels[0].ends, [0, 1]);
-        assert_eq!(linux.channels.len(), 1);
+        assert_eq!(system.channels[0].linux_device, crate::LinuxDevice::Net);
+        assert_eq!(linux.channels.len(), 2);
+        let control = &system.channels[linux.channels[1].channel];
+        assert_eq!(control.name, "linux-control");
+        assert_eq!(control.ends, [0, 2]);
+        assert_eq!(control.linux_device, crate::LinuxDevice::Vsock);
         assert_eq!(system.channels[1].ends, [3, 1]);
     }
 

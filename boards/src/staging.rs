@@ -173,7 +173,7 @@ mod tests {
     use super::*;
     use crate::boot_image::Index;
     use crate::qemu_virt::systems::{SYSTEM, TEST};
-    use crate::{Channel, ChannelEnd, Direction, P2pSettings, Region, RestartPolicy};
+    use crate::{Channel, ChannelEnd, Direction, LinuxDevice, P2pSettings, Region, RestartPolicy};
 
     const PEER: &str =
         "/ip4/10.0.2.2/tcp/4002/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
@@ -245,6 +245,7 @@ mod tests {
             ends,
             direction: Direction::Both,
             ring_size: 0x1000,
+            linux_device: LinuxDevice::Net,
             memory: Region { base: 0x7000_0000, size: 0x7000 },
         }
     }

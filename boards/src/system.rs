@@ -185,6 +185,16 @@ pub enum Direction {
     FirstToSecond,
 }
 
+/// What the hypervisor serves a Linux VM's end of a channel as: a
+/// virtio-mmio device in slot `k` for the VM's channel number `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinuxDevice {
+    /// A virtio-net card: one Ethernet frame per message.
+    Net,
+    /// A virtio-vsock device: one virtio-vsock packet per message.
+    Vsock,
+}
+
 /// A channel between two VMs: a shared-memory region of rings (layout in
 /// the `channel-ring` crate) and a doorbell each way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +207,9 @@ pub struct Channel {
     pub direction: Direction,
     /// Bytes of message data in each ring (a power of two, at least 4 KiB).
     pub ring_size: u64,
+    /// What a Linux VM at either end sees it as (`Net` when neither end is
+    /// a Linux VM).
+    pub linux_device: LinuxDevice,
     /// The physical memory of the whole region (see [`channel_region_size`]).
     pub memory: Region,
 }

@@ -15,10 +15,10 @@ use toml::Spanned;
 use crate::board::{Board, Region};
 use crate::error::{Diagnostic, Diagnostics, Position, Problem, Subject};
 use crate::model::{
-    align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction, Machine,
-    MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_WINDOW_ALIGNMENT,
-    CHANNEL_WINDOW_BASE, GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES,
-    MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT, PAGE_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
+    align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction,
+    LinuxDevice, Machine, MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX,
+    CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE,
+    MAX_MACHINES, MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT, PAGE_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
 };
 use crate::multiaddr::check_bootstrap_address;
 use crate::raw::{ChannelTable, DeviceTable, MachineTable, Manifest, Size};
@@ -446,6 +446,7 @@ impl Checker<'_> {
     ) -> Vec<ChannelDraft> {
         let mut names = Names::default();
         let mut channels_per_machine = vec![0usize; machines.len()];
+        let mut vsock_per_machine = vec![0usize; machines.len()];
         let mut drafts = Vec::new();
         for table in tables {
             let subject = Subject::Channel(table.name.get_ref().clone());
@@ -480,6 +481,8 @@ impl Checker<'_> {
                     Direction::Both
                 }
             };
+            let linux_device =
+                self.linux_device(table, &subject, ends, machines, &mut vsock_per_machine);
             let size = channel_region_size(direction, ring_size);
             drafts.push(ChannelDraft {
                 channel: Channel {
@@ -489,12 +492,55 @@ impl Checker<'_> {
                     ends: ends.unwrap_or([0, 0]),
                     direction,
                     ring_size,
+                    linux_device,
                     memory: Region { base: 0, size },
                 },
                 name_span: table.name.span(),
             });
         }
         drafts
+    }
+
+    /// A channel's `linux-device`: only on a channel with a Linux end, and
+    /// at most one `"vsock"` per Linux VM (`vsock_per_machine` counts them).
+    fn linux_device(
+        &mut self,
+        table: &ChannelTable,
+        subject: &Subject,
+        ends: Option<[usize; 2]>,
+        machines: &[MachineDraft],
+        vsock_per_machine: &mut [usize],
+    ) -> LinuxDevice {
+        let Some(written) = &table.linux_device else { return LinuxDevice::Net };
+        let device = match written.get_ref().as_str() {
+            "net" => LinuxDevice::Net,
+            "vsock" => LinuxDevice::Vsock,
+            text => {
+                let problem = Problem::UnknownLinuxDevice(text.to_owned());
+                self.report(written.span(), subject.clone(), problem);
+                return LinuxDevice::Net;
+            }
+        };
+        // Ends that name no VM have been reported already.
+        let Some(ends) = ends else { return device };
+        let linux_ends: Vec<usize> = ends
+            .into_iter()
+            .filter(|&end| machines[end].machine.kind == MachineKind::Linux)
+            .collect();
+        if linux_ends.is_empty() {
+            self.report(written.span(), subject.clone(), Problem::LinuxDeviceWithoutLinux);
+            return device;
+        }
+        if device == LinuxDevice::Vsock {
+            for end in linux_ends {
+                vsock_per_machine[end] += 1;
+                if vsock_per_machine[end] == 2 {
+                    let problem = Problem::SecondVsock(machines[end].machine.name.clone());
+                    self.report(written.span(), subject.clone(), problem);
+                }
+            }
+        }
+        device
     }
 
     /// The indices of a channel's two ends, if both name distinct VMs.

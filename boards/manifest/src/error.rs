@@ -298,6 +298,15 @@ pub enum Problem {
     /// A `direction` that is neither "both" nor "one-way".
     #[error("unknown direction \"{0}\": use \"both\" or \"one-way\"")]
     UnknownDirection(String),
+    /// A `linux-device` that is neither "net" nor "vsock".
+    #[error("unknown linux-device \"{0}\": use \"net\" or \"vsock\"")]
+    UnknownLinuxDevice(String),
+    /// A `linux-device` on a channel neither of whose ends is a Linux VM.
+    #[error("linux-device is only for a channel with a VM of kind \"linux\" at one end")]
+    LinuxDeviceWithoutLinux,
+    /// A second vsock channel of one Linux VM.
+    #[error("vm \"{0}\" already has a vsock device: a Linux VM gets at most one")]
+    SecondVsock(String),
     /// A VM with more channels than it has doorbells.
     #[error("vm \"{machine}\" would have more than {max} channels")]
     TooManyChannels {

@@ -6,7 +6,7 @@ use crate::model::{CheckedSystem, RestartPolicy};
 /// The source of a constant `constant_name` of type `System` describing
 /// `system`. The source names `System`, `VirtualMachine`,
 /// `VirtualMachineKind`, `RestartPolicy`, `Device`, `Channel`, `ChannelEnd`,
-/// `Direction`, `P2pSettings` and `Region` unqualified: the module that
+/// `Direction`, `LinuxDevice`, `P2pSettings` and `Region` unqualified: the module that
 /// includes it brings them into scope.
 pub fn generate(system: &CheckedSystem, constant_name: &str) -> String {
     let mut source = String::new();
@@ -97,6 +97,10 @@ pub fn generate(system: &CheckedSystem, constant_name: &str) -> String {
             line(&format!("            ends: [{}, {}],", channel.ends[0], channel.ends[1]));
             line(&format!("            direction: Direction::{},", channel.direction.variant()));
             line(&format!("            ring_size: {},", hex(channel.ring_size)));
+            line(&format!(
+                "            linux_device: LinuxDevice::{},",
+                channel.linux_device.variant()
+            ));
             line(&format!("            memory: {},", region(channel.memory)));
             line("        },");
         }
@@ -133,7 +137,9 @@ pub fn hex(value: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Channel, ChannelEnd, Device, Direction, Machine, MachineKind, P2pSettings};
+    use crate::model::{
+        Channel, ChannelEnd, Device, Direction, LinuxDevice, Machine, MachineKind, P2pSettings,
+    };
 
     /// A small system: a VM with a device and a restart limit, a VM with
     /// the defaults, and a one-way channel between them.
@@ -179,6 +185,7 @@ mod tests {
                 ends: [0, 1],
                 direction: Direction::FirstToSecond,
                 ring_size: 0x1000,
+                linux_device: LinuxDevice::Vsock,
                 memory: Region { base: 0x7fff_c000, size: 0x4000 },
             }],
         }
@@ -198,7 +205,7 @@ mod tests {
             "            kind: VirtualMachineKind::Test,\n            image: \"test-guest\",\n",
             "            restart: RestartPolicy::Stop,\n            devices: &[],\n",
             "                ChannelEnd { channel: 0, end: 1, guest_address: 0x2000_0000 },\n            ],\n            p2p: None,\n        },\n",
-            "        Channel {\n            name: \"uplink\",\n            ends: [0, 1],\n            direction: Direction::FirstToSecond,\n            ring_size: 0x1000,\n            memory: Region { base: 0x7fff_c000, size: 0x4000 },\n        },\n",
+            "        Channel {\n            name: \"uplink\",\n            ends: [0, 1],\n            direction: Direction::FirstToSecond,\n            ring_size: 0x1000,\n            linux_device: LinuxDevice::Vsock,\n            memory: Region { base: 0x7fff_c000, size: 0x4000 },\n        },\n",
         ];
         for item in expected {
             assert!(source.contains(item), "missing:\n{item}\nin:\n{source}");

@@ -29,11 +29,12 @@ pub use check::{check, is_valid_name};
 pub use error::{Bytes, Diagnostic, Diagnostics, Error, Position, Problem, Subject};
 pub use generate::{generate, hex};
 pub use model::{
-    align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction, Machine,
-    MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX, CHANNEL_STATUS_SIZE,
-    CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, DEFAULT_LISTEN_PORT, DOORBELL_INTERRUPT_BASE,
-    GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES, MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT,
-    PAGE_SIZE, RING_CONTROL_SIZE, RING_SIZE_MAX, RING_SIZE_MIN,
+    align_up, channel_region_size, Channel, ChannelEnd, CheckedSystem, Device, Direction,
+    LinuxDevice, Machine, MachineKind, P2pSettings, RestartPolicy, CHANNEL_NAME_MAX,
+    CHANNEL_STATUS_SIZE, CHANNEL_WINDOW_ALIGNMENT, CHANNEL_WINDOW_BASE, DEFAULT_LISTEN_PORT,
+    DOORBELL_INTERRUPT_BASE, GUEST_MEMORY_BASE, MAX_CHANNELS_PER_MACHINE, MAX_MACHINES,
+    MAX_VCPUS_PER_CPU, MEMORY_ALIGNMENT, PAGE_SIZE, RING_CONTROL_SIZE, RING_SIZE_MAX,
+    RING_SIZE_MIN,
 };
 pub use multiaddr::{check_bootstrap_address, MultiaddrError};
 

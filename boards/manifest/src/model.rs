@@ -175,6 +175,26 @@ impl Direction {
     }
 }
 
+/// The device the hypervisor serves a Linux VM's end of a channel as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinuxDevice {
+    /// A virtio-net card (the default).
+    #[default]
+    Net,
+    /// A virtio-vsock device.
+    Vsock,
+}
+
+impl LinuxDevice {
+    /// The variant of `boards::LinuxDevice`.
+    pub const fn variant(self) -> &'static str {
+        match self {
+            Self::Net => "Net",
+            Self::Vsock => "Vsock",
+        }
+    }
+}
+
 /// A checked VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Machine {
@@ -241,6 +261,9 @@ pub struct Channel {
     pub direction: Direction,
     /// Bytes of message data in each ring.
     pub ring_size: u64,
+    /// What a Linux VM at either end sees the channel as (`Net` on a
+    /// channel without a Linux end).
+    pub linux_device: LinuxDevice,
     /// The physical memory of the whole region.
     pub memory: Region,
 }

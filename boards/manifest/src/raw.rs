@@ -88,6 +88,8 @@ pub(crate) struct ChannelTable {
     pub ends: Spanned<Vec<Spanned<String>>>,
     pub size: Spanned<Size>,
     pub direction: Option<Spanned<String>>,
+    #[serde(rename = "linux-device")]
+    pub linux_device: Option<Spanned<String>>,
 }
 
 /// A size as written: a number of bytes, or a string such as "16M".

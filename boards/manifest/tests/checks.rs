@@ -407,6 +407,54 @@ fn directions_are_both_or_one_way() {
     assert_eq!(system.channels[0].memory.size, 0x4000);
 }
 
+/// A Linux VM beside [`VALID`]'s two, with a channel to each.
+fn with_linux(first: &str, second: &str) -> String {
+    format!(
+        "{VALID}\n[[vm]]\nname = \"penguin\"\nkind = \"linux\"\ncpus = [2]\nmemory = \"16M\"\n\n\
+         [[channel]]\nname = \"to-first\"\nends = [\"penguin\", \"first\"]\nsize = \"4K\"\n{first}\n\
+         [[channel]]\nname = \"to-second\"\nends = [\"second\", \"penguin\"]\nsize = \"4K\"\n{second}"
+    )
+}
+
+#[test]
+fn linux_devices_default_to_net_and_may_be_one_vsock() {
+    use system_manifest::LinuxDevice;
+    let devices = |text: &str| -> Vec<LinuxDevice> {
+        checked(text).unwrap().channels.iter().map(|channel| channel.linux_device).collect()
+    };
+    let net = LinuxDevice::Net;
+    let vsock = LinuxDevice::Vsock;
+    assert_eq!(devices(&with_linux("", "")), [net, net, net]);
+    assert_eq!(
+        devices(&with_linux("linux-device = \"vsock\"\n", "linux-device = \"net\"\n")),
+        [net, vsock, net]
+    );
+    assert_eq!(devices(&with_linux("", "linux-device = \"vsock\"\n")), [net, net, vsock]);
+}
+
+#[test]
+fn linux_devices_are_checked() {
+    // The channels' extra keys are on lines 31 and 37.
+    assert_problem(
+        &with_linux("linux-device = \"serial\"\n", ""),
+        31,
+        "unknown linux-device \"serial\": use \"net\" or \"vsock\"",
+    );
+    assert_problem(
+        &with_linux("linux-device = \"vsock\"\n", "linux-device = \"vsock\"\n"),
+        37,
+        "channel \"to-second\": vm \"penguin\" already has a vsock device",
+    );
+    // Without a Linux end, even the default is refused.
+    for device in ["net", "vsock"] {
+        assert_problem(
+            &format!("{VALID}linux-device = \"{device}\"\n"),
+            20,
+            "linux-device is only for a channel with a VM of kind \"linux\" at one end",
+        );
+    }
+}
+
 #[test]
 fn a_vm_has_at_most_thirty_two_channels() {
     let mut text = String::from(VALID);

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use system_manifest::{
-    channel_region_size, check_file, CheckedSystem, Direction, MachineKind, P2pSettings, Region,
-    RestartPolicy,
+    channel_region_size, check_file, CheckedSystem, Direction, LinuxDevice, MachineKind,
+    P2pSettings, Region, RestartPolicy,
 };
 
 #[allow(dead_code, reason = "the checks read only some of the board's constants")]
@@ -68,12 +68,12 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
 fn default_system_channels_sit_at_the_top_of_free_ram() {
     let system = load("system");
     let names: Vec<_> = system.channels.iter().map(|channel| channel.name.as_str()).collect();
-    assert_eq!(names, ["linux-net", "app-netvm", "app-chainvm", "netvm-chainvm"]);
+    assert_eq!(names, ["linux-net", "app-netvm", "app-chainvm", "netvm-chainvm", "linux-control"]);
     // Linux ends free RAM's lower block at 0x8000_0000; channels fill it
     // downwards in manifest order.
     let mut top = 0x8000_0000;
     for channel in &system.channels {
-        let ring = if channel.name == "linux-net" { 64 << 10 } else { 16 << 10 };
+        let ring = if channel.name.starts_with("linux-") { 64 << 10 } else { 16 << 10 };
         let size = channel_region_size(Direction::Both, ring);
         assert_eq!(channel.direction, Direction::Both);
         assert_eq!(channel.ring_size, ring);
@@ -95,7 +95,25 @@ fn default_system_channels_sit_at_the_top_of_free_ram() {
     assert_eq!(ends, [(0, 1), (1, 1), (3, 0)]);
     let linux = system.machine("linux").unwrap();
     let ends: Vec<_> = linux.channels.iter().map(|end| (end.channel, end.end)).collect();
-    assert_eq!(ends, [(0, 0)]);
+    assert_eq!(ends, [(0, 0), (4, 0)]);
+    // Linux sees its network as virtio-net and its control path as
+    // virtio-vsock; channels without a Linux end keep the default.
+    let devices: Vec<_> = system
+        .channels
+        .iter()
+        .map(|channel| (channel.name.as_str(), channel.linux_device))
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            ("linux-net", LinuxDevice::Net),
+            ("app-netvm", LinuxDevice::Net),
+            ("app-chainvm", LinuxDevice::Net),
+            ("netvm-chainvm", LinuxDevice::Net),
+            ("linux-control", LinuxDevice::Vsock),
+        ]
+    );
+    assert_eq!(system.channel("linux-control").unwrap().ends, [0, 2]);
 }
 
 #[test]
