@@ -1,1 +1,0 @@
-//! elastos did: see the crate overview.
