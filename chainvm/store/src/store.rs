@@ -179,7 +179,13 @@ impl<D: BlockDevice> Store<D> {
                 _ => None,
             })
             .collect();
-        let damaged_superblocks = (readings.len() - valid.len()) as u8;
+        // A zero copy is not damage: a format cut short before copy B leaves one.
+        let damaged_superblocks = readings
+            .iter()
+            .filter(|reading| {
+                matches!(reading, SuperblockSector::Damaged | SuperblockSector::Foreign)
+            })
+            .count() as u8;
         valid.sort_by_key(|superblock| core::cmp::Reverse(superblock.sequence));
         let Some(&superblock) = valid.first() else {
             if readings.contains(&SuperblockSector::Damaged) {
