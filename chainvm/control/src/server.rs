@@ -43,6 +43,10 @@ pub trait Transport {
 
     /// Closes a connection once what was written has been sent.
     fn close(&mut self, connection: Self::Connection);
+
+    /// Whether the connection still exists (the peer has not reset or
+    /// closed it).
+    fn is_open(&self, connection: Self::Connection) -> bool;
 }
 
 impl Transport for Endpoint {
@@ -62,6 +66,10 @@ impl Transport for Endpoint {
 
     fn close(&mut self, connection: ConnectionId) {
         Endpoint::close(self, connection);
+    }
+
+    fn is_open(&self, connection: ConnectionId) -> bool {
+        Endpoint::is_open(self, connection)
     }
 }
 
@@ -262,7 +270,7 @@ impl<C: Copy + Eq> Server<C> {
     {
         loop {
             let session = &mut self.sessions[index];
-            if !flush(session, transport) {
+            if !transport.is_open(session.connection) || !flush(session, transport) {
                 return false;
             }
             if session.sent < session.outgoing.len() {
