@@ -193,7 +193,7 @@ pub fn notify(machine: &Machine, id: u64) -> Status {
 }
 
 /// Raises the doorbell interrupt of channel `channel` in VM `target`; for a
-/// Linux VM, whose channels are virtio-net devices the hypervisor serves,
+/// Linux VM, whose channels are virtio devices the hypervisor serves,
 /// brings the device up to date instead.
 pub fn ring(channel: usize, target: usize) {
     let Some(machine) = vm::machine(target) else { return };
@@ -205,7 +205,7 @@ pub fn ring(channel: usize, target: usize) {
         return;
     };
     if machine.description.kind == boards::VirtualMachineKind::Linux {
-        crate::virtio_net::peer_rang(machine, position);
+        crate::virtio_devices::peer_rang(machine, position);
         return;
     }
     let intid = DOORBELL_INTERRUPT_BASE + position as u32;

@@ -4,7 +4,7 @@
 use crate::console::{self, Source};
 use crate::vcpu::Vcpu;
 use crate::vm::StopReason;
-use crate::{interrupts, virtio_net};
+use crate::{interrupts, virtio_devices};
 use boards::qemu_virt;
 use boards::VirtualMachineKind;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +56,8 @@ fn find(vcpu: &Vcpu, address: u64) -> Option<(Device, u64)> {
     if let Some((device, region)) = found {
         return Some((device, address - region.base));
     }
-    (0..virtio_net::device_count(vcpu.machine.description))
-        .map(|index| (Device::Network(index), virtio_net::window(index)))
+    (0..virtio_devices::device_count(vcpu.machine.description))
+        .map(|index| (Device::Network(index), virtio_devices::window(index)))
         .find(|(_, region)| region.contains(address))
         .map(|(device, region)| (device, address - region.base))
 }
@@ -122,7 +122,7 @@ fn perform_read(vcpu: &Vcpu, device: Device, offset: u64, size: u8) -> u64 {
         }
         Device::Network(index) => {
             drop(devices);
-            return virtio_net::read(machine, index, offset, size).unwrap_or_else(unknown);
+            return virtio_devices::read(machine, index, offset, size).unwrap_or_else(unknown);
         }
     };
     result.unwrap_or_else(unknown)
@@ -155,7 +155,7 @@ fn perform_write(vcpu: &Vcpu, device: Device, offset: u64, size: u8, value: u64)
         }
         Device::Network(index) => {
             drop(devices);
-            virtio_net::write(machine, index, offset, size, value).map(|()| Kick::NONE)
+            virtio_devices::write(machine, index, offset, size, value).map(|()| Kick::NONE)
         }
     };
     match kick {

@@ -204,11 +204,11 @@ fn write_device_tree(
 ) -> Result<(), ImageError> {
     let region =
         |region: boards::Region| devicetree::Region { base: region.base, size: region.size };
-    let network_count = crate::virtio_net::device_count(machine.description);
-    let network: [devicetree::VirtioMmio; crate::virtio_net::MAX_DEVICES] =
+    let network_count = crate::virtio_devices::device_count(machine.description);
+    let network: [devicetree::VirtioMmio; crate::virtio_devices::MAX_DEVICES] =
         core::array::from_fn(|index| devicetree::VirtioMmio {
-            region: region(crate::virtio_net::window(index)),
-            spi: crate::virtio_net::FIRST_INTERRUPT - 32 + index as u32,
+            region: region(crate::virtio_devices::window(index)),
+            spi: crate::virtio_devices::FIRST_INTERRUPT - 32 + index as u32,
         });
     let description = devicetree::GuestDescription {
         model: "Elastos guest (QEMU virt)",

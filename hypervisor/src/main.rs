@@ -32,7 +32,9 @@ mod scheduler;
 mod system;
 mod trap;
 mod vcpu;
+mod virtio_devices;
 mod virtio_net;
+mod virtio_vsock;
 mod vm;
 
 use aarch64_cpu::registers::{CurrentEL, Readable, ELR_EL2, ESR_EL2, FAR_EL2, SPSR_EL2};

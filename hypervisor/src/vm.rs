@@ -242,10 +242,11 @@ pub struct Machine {
     console: Mutex<LineBuffer>,
     /// The emulated devices, under one lock.
     pub devices: Mutex<Devices>,
-    /// The virtio-net devices of a Linux VM, one per channel, each under a
-    /// lock of its own: moving frames takes a while, and the vGIC (under
-    /// `devices`) must not wait for it.
-    pub network: [Mutex<Option<crate::virtio_net::Frontend>>; crate::virtio_net::MAX_DEVICES],
+    /// The virtio devices of a Linux VM (network cards and a socket
+    /// device), one per channel, each under a lock of its own: moving packets
+    /// takes a while, and the vGIC (under `devices`) must not wait for it.
+    pub network:
+        [Mutex<Option<crate::virtio_devices::Frontend>>; crate::virtio_devices::MAX_DEVICES],
     vcpus: [VcpuControl; MAX_VCPUS],
     /// vCPUs powered on (running or about to).
     active_vcpus: AtomicUsize,
@@ -669,13 +670,13 @@ pub fn create_all() {
     }
 }
 
-/// Fresh virtio-net devices for `description`'s channels (Linux VMs only).
+/// Fresh virtio devices for `description`'s channels (Linux VMs only).
 fn network_devices(
     description: &boards::VirtualMachine,
-) -> [Option<crate::virtio_net::Frontend>; crate::virtio_net::MAX_DEVICES] {
-    let count = crate::virtio_net::device_count(description);
+) -> [Option<crate::virtio_devices::Frontend>; crate::virtio_devices::MAX_DEVICES] {
+    let count = crate::virtio_devices::device_count(description);
     core::array::from_fn(|index| {
-        (index < count).then(|| crate::virtio_net::Frontend::new(description, index))
+        (index < count).then(|| crate::virtio_devices::Frontend::new(description, index))
     })
 }
 

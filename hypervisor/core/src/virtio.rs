@@ -1,42 +1,39 @@
-//! An emulated virtio-mmio network device, as the Linux guest sees it through
-//! trapped MMIO.
+//! Emulated virtio-mmio devices, as the Linux guest sees them through trapped
+//! MMIO: the transport and virtqueues shared by every device, and the devices.
 //!
 //! Modelled on the virtio 1.2 specification: the virtio-mmio transport,
-//! version 2 (section 4.2), split virtqueues (section 2.7) and the network
-//! device (section 5.1). Linux's `virtio_mmio` and `virtio_net` drivers are the
-//! clients. The device offers `VIRTIO_F_VERSION_1`, `VIRTIO_NET_F_MAC` and
-//! `VIRTIO_NET_F_STATUS` and nothing else, so every packet carries the 12-byte
-//! `virtio_net_hdr` with all fields zero, and every frame fits one buffer
-//! (at most [`MAX_FRAME`] bytes, a VLAN-tagged Ethernet frame without FCS).
-//! Queue 0 is the receive queue, queue 1 the transmit queue.
+//! version 2 (section 4.2), and split virtqueues (section 2.7). Linux's
+//! `virtio_mmio` driver is the client. [`Transport`] holds what every device
+//! has (status, feature negotiation, the virtqueues, the interrupt status);
+//! each device adds its configuration space and its packets:
+//!
+//! - [`net::NetDevice`]: a network card (section 5.1), driven by `virtio_net`.
+//! - [`vsock::VsockDevice`]: a socket device (section 5.10), driven by
+//!   `vmw_vsock_virtio_transport`.
 //!
 //! The hypervisor replays the guest's accesses to the [`WINDOW_SIZE`]-byte
-//! window through [`NetDevice::read`] and [`NetDevice::write`], moves frames
-//! with [`NetDevice::transmit`] and [`NetDevice::receive`], and drives a level
-//! interrupt with [`NetDevice::interrupt_asserted`]. Guest memory is reached
-//! only through [`GuestMemory`], so the hypervisor checks every access against
-//! the VM's stage-2 tables. A driver that hands the device something invalid
-//! (see [`Fault`]) puts it into `DEVICE_NEEDS_RESET`: the device stops until
-//! the driver resets it, and no input from the guest makes it panic.
+//! window through the device's `read` and `write`, moves packets with its own
+//! methods, and drives a level interrupt with `interrupt_asserted`. Guest
+//! memory is reached only through [`GuestMemory`], so the hypervisor checks
+//! every access against the VM's stage-2 tables. A driver that hands a device
+//! something invalid (see [`Fault`]) puts it into `DEVICE_NEEDS_RESET`: the
+//! device stops until the driver resets it, and no input from the guest makes
+//! it panic.
 
+pub mod net;
 mod queue;
 #[cfg(test)]
 mod tests;
+pub mod vsock;
 
+pub use net::{NetDevice, HEADER_SIZE, MAX_FRAME, MIN_FRAME};
 use queue::Queue;
+pub use vsock::VsockDevice;
 
 /// Size of the MMIO window: the registers and the configuration space.
 pub const WINDOW_SIZE: u64 = 0x200;
-/// `DeviceID` of a network card.
-pub const DEVICE_ID: u32 = 1;
 /// `VendorID`: "ELOS" in little-endian byte order.
 pub const VENDOR_ID: u32 = 0x534f_4c45;
-/// The largest Ethernet frame carried (1514 bytes plus a VLAN tag).
-pub const MAX_FRAME: usize = 1518;
-/// The smallest frame carried: an Ethernet header.
-pub const MIN_FRAME: usize = 14;
-/// Size of `struct virtio_net_hdr` with `VIRTIO_F_VERSION_1` (`num_buffers` included).
-pub const HEADER_SIZE: usize = 12;
 
 /// Magic value "virt".
 const MAGIC: u32 = 0x7472_6976;
@@ -69,8 +66,6 @@ const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
 const CONFIG_GENERATION: u64 = 0x0fc;
 /// Start of the device-specific configuration space.
 const CONFIG: u64 = 0x100;
-/// Size of `struct virtio_net_config` up to `status`, the fields offered.
-const CONFIG_SIZE: u64 = 8;
 
 // Device status bits (section 2.1).
 const STATUS_ACKNOWLEDGE: u32 = 1;
@@ -83,29 +78,14 @@ const STATUS_FAILED: u32 = 128;
 const STATUS_DRIVER_BITS: u32 =
     STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK | STATUS_FEATURES_OK | STATUS_FAILED;
 
-// Feature bits (sections 5.1.3 and 6).
-const FEATURE_MAC: u64 = 1 << 5;
-const FEATURE_STATUS: u64 = 1 << 16;
-const FEATURE_VERSION_1: u64 = 1 << 32;
-/// Everything the device offers.
-const OFFERED_FEATURES: u64 = FEATURE_VERSION_1 | FEATURE_MAC | FEATURE_STATUS;
+/// Feature bit `VIRTIO_F_VERSION_1` (section 6), which every device offers
+/// and every driver must accept.
+pub const FEATURE_VERSION_1: u64 = 1 << 32;
 
 /// `InterruptStatus` bit: a used buffer notification.
 const INTERRUPT_USED_BUFFER: u32 = 1;
 /// `InterruptStatus` bit: a configuration change notification.
 const INTERRUPT_CONFIG_CHANGE: u32 = 2;
-
-/// `virtio_net_config.status` bit: the link is up.
-const LINK_UP: u16 = 1;
-
-/// Index of the receive queue.
-const RECEIVE_QUEUE: usize = 0;
-/// Index of the transmit queue.
-const TRANSMIT_QUEUE: usize = 1;
-/// Number of virtqueues.
-const QUEUE_COUNT: usize = 2;
-/// The largest packet: header and frame.
-const PACKET_LIMIT: usize = HEADER_SIZE + MAX_FRAME;
 
 /// Guest memory as the device reaches it. The hypervisor's implementation
 /// checks every range against the VM's stage-2 tables.
@@ -141,52 +121,68 @@ pub enum AccessError {
 pub enum Notification {
     /// Nothing beyond the register access.
     None,
-    /// The driver notified the receive queue: new receive buffers, so frames
-    /// waiting for room may be retried with [`NetDevice::receive`].
-    Receive,
-    /// The driver notified the transmit queue: call [`NetDevice::transmit`].
-    Transmit,
+    /// The driver notified the queue of this index (one the device has):
+    /// new buffers to take or to fill.
+    Queue(usize),
     /// The driver reset the device: anything queued for it is stale.
     Reset,
 }
 
-/// What one [`NetDevice::transmit`] call did.
+/// What one `transmit` call of a device did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transmitted {
-    /// Frames handed to the sink.
+    /// Packets handed to the sink.
     pub sent: u32,
-    /// Chains returned to the driver without a frame being sent: a header
+    /// Chains returned to the driver without a packet being sent, because
+    /// the device takes no such packet: for the network card a header
     /// shorter than 12 bytes, a header asking for checksum or segmentation
-    /// offload (not negotiated), or a frame shorter than [`MIN_FRAME`].
+    /// offload (not negotiated), or a frame shorter than [`MIN_FRAME`]; for
+    /// the socket device a packet shorter than its header, longer than
+    /// [`vsock::MAX_PAYLOAD`] bytes of payload, or whose `len` disagrees
+    /// with what the driver queued.
     pub dropped: u32,
 }
 
-/// What became of a frame offered to [`NetDevice::receive`].
+/// What became of a packet offered to a device's `receive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
-    /// The frame is in a receive buffer of the driver.
+    /// The packet is in a receive buffer of the driver.
     Delivered,
-    /// No receive buffer is posted: the frame was not taken; offer it again
-    /// after a [`Notification::Receive`].
+    /// No receive buffer is posted: the packet was not taken; offer it again
+    /// after the driver notifies the receive queue.
     NoBuffer,
-    /// The frame is gone.
+    /// The packet is gone.
     Dropped(DropReason),
 }
 
-/// Why [`NetDevice::receive`] dropped a frame.
+/// Why a device dropped a packet offered to its `receive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
-    /// Longer than [`MAX_FRAME`].
+    /// Longer than the device carries.
     TooLarge,
-    /// Shorter than [`MIN_FRAME`].
+    /// Shorter than the device carries.
     TooShort,
-    /// The driver is not running or the receive queue is not ready.
+    /// Its header gives another length than it has (the socket device).
+    LengthMismatch,
+    /// The driver is not running or the queue is not ready.
     NotRunning,
-    /// The receive buffer is smaller than the header and the frame; it was
-    /// returned to the driver with length zero.
+    /// The receive buffer is smaller than the packet; it was returned to the
+    /// driver with length zero.
     BufferTooSmall,
     /// The receive buffer was invalid; the device now needs a reset.
     DeviceFault,
+}
+
+impl From<Filled> for Received {
+    fn from(filled: Filled) -> Self {
+        match filled {
+            Filled::Delivered => Self::Delivered,
+            Filled::NoBuffer => Self::NoBuffer,
+            Filled::NotRunning => Self::Dropped(DropReason::NotRunning),
+            Filled::TooSmall => Self::Dropped(DropReason::BufferTooSmall),
+            Filled::Fault => Self::Dropped(DropReason::DeviceFault),
+        }
+    }
 }
 
 /// Why the device set `DEVICE_NEEDS_RESET`: the driver handed it something
@@ -206,19 +202,20 @@ pub enum Fault {
     IndirectDescriptor,
     /// A device-readable buffer where a device-writable one is needed.
     ReadableDescriptor,
-    /// A device-writable buffer in a transmit chain.
+    /// A device-writable buffer in a chain the device must read.
     WritableDescriptor,
-    /// A transmit chain longer than the header and [`MAX_FRAME`] bytes.
+    /// A network transmit chain longer than the header and [`MAX_FRAME`] bytes.
     FrameTooLarge,
     /// A ring or buffer outside the memory [`GuestMemory`] allows.
     MemoryAccess,
 }
 
-/// The state of one emulated virtio-mmio network device.
+/// The virtio-mmio transport of a device with `QUEUES` virtqueues: its
+/// registers but the configuration space, which the device supplies.
 #[derive(Clone, Debug)]
-pub struct NetDevice {
-    mac: [u8; 6],
-    link_up: bool,
+pub struct Transport<const QUEUES: usize> {
+    device_id: u32,
+    offered_features: u64,
     status: u32,
     device_features_select: u32,
     driver_features_select: u32,
@@ -226,25 +223,27 @@ pub struct NetDevice {
     /// The driver accepted a feature beyond bit 63, none of which is offered.
     driver_features_beyond: bool,
     queue_select: u32,
-    queues: [Queue; QUEUE_COUNT],
+    queues: [Queue; QUEUES],
     interrupt_status: u32,
     config_generation: u32,
     fault: Option<Fault>,
 }
 
-impl NetDevice {
-    /// A device with MAC address `mac`, in its reset state, link up.
-    pub const fn new(mac: [u8; 6]) -> Self {
+impl<const QUEUES: usize> Transport<QUEUES> {
+    /// The transport of a device of type `device_id` offering
+    /// `offered_features` (which must include [`FEATURE_VERSION_1`]), in its
+    /// reset state.
+    pub const fn new(device_id: u32, offered_features: u64) -> Self {
         Self {
-            mac,
-            link_up: true,
+            device_id,
+            offered_features,
             status: 0,
             device_features_select: 0,
             driver_features_select: 0,
             driver_features: 0,
             driver_features_beyond: false,
             queue_select: 0,
-            queues: [Queue::new(), Queue::new()],
+            queues: [const { Queue::new() }; QUEUES],
             interrupt_status: 0,
             config_generation: 0,
             fault: None,
@@ -268,41 +267,39 @@ impl NetDevice {
         self.fault
     }
 
-    /// Sets the link state in the configuration space; a change bumps
-    /// `ConfigGeneration` and, once the driver is up, raises a configuration
-    /// change interrupt.
-    pub fn set_link(&mut self, up: bool) {
-        if self.link_up != up {
-            self.link_up = up;
-            self.config_generation = self.config_generation.wrapping_add(1);
-            if self.status & STATUS_DRIVER_OK != 0 {
-                self.interrupt_status |= INTERRUPT_CONFIG_CHANGE;
-            }
+    /// The features the driver accepted.
+    pub fn driver_features(&self) -> u64 {
+        self.driver_features
+    }
+
+    /// The configuration space changed: bumps `ConfigGeneration` and, once
+    /// the driver is up, raises a configuration change interrupt.
+    pub fn config_changed(&mut self) {
+        self.config_generation = self.config_generation.wrapping_add(1);
+        if self.status & STATUS_DRIVER_OK != 0 {
+            self.interrupt_status |= INTERRUPT_CONFIG_CHANGE;
         }
     }
 
-    /// A guest read of `size` bytes at `offset` in the window.
-    pub fn read(&self, offset: u64, size: u8) -> Result<u64, AccessError> {
+    /// A guest read of `size` bytes at `offset` in the window; `config` is
+    /// the device's configuration space.
+    pub fn read(&self, offset: u64, size: u8, config: &[u8]) -> Result<u64, AccessError> {
         if offset >= CONFIG {
-            let bytes = Self::config_range(offset, size)?;
-            let mut config = [0; CONFIG_SIZE as usize];
-            config[..6].copy_from_slice(&self.mac);
-            let status = if self.link_up { LINK_UP } else { 0 };
-            config[6..].copy_from_slice(&status.to_le_bytes());
+            let bytes = config_range(offset, size, config.len())?;
             let value =
                 config[bytes].iter().rev().fold(0, |value, &byte| value << 8 | u64::from(byte));
             return Ok(value);
         }
-        Self::check_register(offset, size)?;
+        check_register(offset, size)?;
         let queue = self.queues.get(self.queue_select as usize);
         let value = match offset {
             MAGIC_VALUE => MAGIC,
             VERSION_REGISTER => VERSION,
-            DEVICE_ID_REGISTER => DEVICE_ID,
+            DEVICE_ID_REGISTER => self.device_id,
             VENDOR_ID_REGISTER => VENDOR_ID,
             DEVICE_FEATURES => match self.device_features_select {
-                0 => OFFERED_FEATURES as u32,
-                1 => (OFFERED_FEATURES >> 32) as u32,
+                0 => self.offered_features as u32,
+                1 => (self.offered_features >> 32) as u32,
                 _ => 0,
             },
             QUEUE_SIZE_MAX => queue.map_or(0, |_| u32::from(queue::MAX_SIZE)),
@@ -328,19 +325,22 @@ impl NetDevice {
         Ok(u64::from(value))
     }
 
-    /// A guest write of `value` (`size` bytes) at `offset` in the window.
+    /// A guest write of `value` (`size` bytes) at `offset` in the window. The
+    /// configuration space (`config_size` bytes) is read-only. A write of
+    /// zero to `Status` resets the transport; the device resets its own
+    /// state on [`Notification::Reset`].
     pub fn write(
         &mut self,
         offset: u64,
         size: u8,
         value: u64,
+        config_size: usize,
     ) -> Result<Notification, AccessError> {
         if offset >= CONFIG {
-            // Every field offered is read-only for the driver.
-            Self::config_range(offset, size)?;
+            config_range(offset, size, config_size)?;
             return Err(AccessError::WrongDirection);
         }
-        Self::check_register(offset, size)?;
+        check_register(offset, size)?;
         let value = value as u32;
         let features_open = self.status & STATUS_FEATURES_OK == 0;
         match offset {
@@ -367,10 +367,11 @@ impl NetDevice {
                 self.write_queue(offset, value);
             }
             QUEUE_NOTIFY => {
-                return Ok(match value as usize {
-                    RECEIVE_QUEUE => Notification::Receive,
-                    TRANSMIT_QUEUE => Notification::Transmit,
-                    _ => Notification::None,
+                let index = value as usize;
+                return Ok(if index < QUEUES {
+                    Notification::Queue(index)
+                } else {
+                    Notification::None
                 });
             }
             INTERRUPT_ACKNOWLEDGE => self.interrupt_status &= !value,
@@ -388,139 +389,80 @@ impl NetDevice {
         Ok(Notification::None)
     }
 
-    /// Moves frames from the transmit queue to `sink`, header stripped, while
-    /// `sink` accepts them. A frame `sink` refuses (returns false: no room
-    /// now) stays in the queue for the next call. Raises the used-buffer
-    /// interrupt unless the driver suppressed it.
-    pub fn transmit(
+    /// Whether the device runs and queue `index` is enabled.
+    fn queue_running(&self, index: usize) -> bool {
+        self.is_running() && self.queues.get(index).is_some_and(|queue| queue.ready)
+    }
+
+    /// Takes the device-readable chains of queue `index` while there are
+    /// some: copies each into `packet` and calls `take` with its bytes
+    /// (`None` when the chain holds more than `packet`). `take` answers
+    /// whether the chain is done; one that is not stays in the queue for the
+    /// next call, which ends this one. Returns how many chains were done and
+    /// raises the used-buffer interrupt for them unless the driver
+    /// suppressed it.
+    fn take_chains(
         &mut self,
         memory: &impl GuestMemory,
-        mut sink: impl FnMut(&[u8]) -> bool,
-    ) -> Transmitted {
-        let mut counts = Transmitted::default();
-        if !self.queue_running(TRANSMIT_QUEUE) {
-            return counts;
+        index: usize,
+        packet: &mut [u8],
+        mut take: impl FnMut(Option<&[u8]>) -> Result<bool, Fault>,
+    ) -> u32 {
+        if !self.queue_running(index) {
+            return 0;
         }
-        match self.transmit_chains(memory, &mut sink, &mut counts) {
-            Ok(()) if counts.sent + counts.dropped > 0 => self.signal_used(memory, TRANSMIT_QUEUE),
+        let mut done = 0;
+        let result = (|| {
+            let queue = &mut self.queues[index];
+            while let Some(head) = queue.peek(memory)? {
+                let length = queue.gather(memory, head, packet)?;
+                if !take(length.map(|length| &packet[..length]))? {
+                    break;
+                }
+                queue.complete(memory, head, 0)?;
+                done += 1;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) if done > 0 => self.signal_used(memory, index),
             Ok(()) => {}
             Err(fault) => self.fail(fault),
         }
-        counts
+        done
     }
 
-    /// Puts `frame` into the next receive buffer, behind a header with all
-    /// fields zero but `num_buffers` (one), and raises the used-buffer
-    /// interrupt unless the driver suppressed it.
-    pub fn receive(&mut self, memory: &impl GuestMemory, frame: &[u8]) -> Received {
-        if frame.len() > MAX_FRAME {
-            return Received::Dropped(DropReason::TooLarge);
+    /// Puts `parts`, one after the other, into the next device-writable
+    /// chain of queue `index`, straight from them (no copy of the packet is
+    /// made first).
+    fn fill_chain(&mut self, memory: &impl GuestMemory, index: usize, parts: &[&[u8]]) -> Filled {
+        if !self.queue_running(index) {
+            return Filled::NotRunning;
         }
-        if frame.len() < MIN_FRAME {
-            return Received::Dropped(DropReason::TooShort);
-        }
-        if !self.queue_running(RECEIVE_QUEUE) {
-            return Received::Dropped(DropReason::NotRunning);
-        }
-        let mut header = [0; HEADER_SIZE];
-        header[HEADER_SIZE - 2..].copy_from_slice(&1u16.to_le_bytes());
-        match self.receive_packet(memory, &header, frame) {
-            Ok(None) => Received::NoBuffer,
+        let queue = &mut self.queues[index];
+        let result = (|| {
+            let Some(head) = queue.peek(memory)? else { return Ok(None) };
+            let length: usize = parts.iter().map(|part| part.len()).sum();
+            let written = queue.scatter(memory, head, parts)?;
+            let fitted = written == length;
+            queue.complete(memory, head, if fitted { written as u32 } else { 0 })?;
+            Ok(Some(fitted))
+        })();
+        match result {
+            Ok(None) => Filled::NoBuffer,
             Ok(Some(fitted)) => {
-                self.signal_used(memory, RECEIVE_QUEUE);
+                self.signal_used(memory, index);
                 match (fitted, self.fault) {
-                    (_, Some(_)) => Received::Dropped(DropReason::DeviceFault),
-                    (true, None) => Received::Delivered,
-                    (false, None) => Received::Dropped(DropReason::BufferTooSmall),
+                    (_, Some(_)) => Filled::Fault,
+                    (true, None) => Filled::Delivered,
+                    (false, None) => Filled::TooSmall,
                 }
             }
             Err(fault) => {
                 self.fail(fault);
-                Received::Dropped(DropReason::DeviceFault)
+                Filled::Fault
             }
         }
-    }
-
-    /// Takes transmit chains until the queue is empty or `sink` refuses one.
-    fn transmit_chains(
-        &mut self,
-        memory: &impl GuestMemory,
-        sink: &mut impl FnMut(&[u8]) -> bool,
-        counts: &mut Transmitted,
-    ) -> Result<(), Fault> {
-        let queue = &mut self.queues[TRANSMIT_QUEUE];
-        // Each chain overwrites the bytes it uses, so one buffer serves all.
-        let mut packet = [0; PACKET_LIMIT];
-        while let Some(head) = queue.peek(memory)? {
-            let mut length = 0;
-            queue.for_each_buffer(memory, head, |buffer| {
-                if buffer.writable {
-                    return Err(Fault::WritableDescriptor);
-                }
-                let end = length + buffer.length as usize;
-                let part = packet.get_mut(length..end).ok_or(Fault::FrameTooLarge)?;
-                if !part.is_empty() {
-                    memory.read(buffer.address, part).map_err(|_| Fault::MemoryAccess)?;
-                }
-                length = end;
-                Ok(())
-            })?;
-            let (header, frame) = packet[..length].split_at(length.min(HEADER_SIZE));
-            // flags (checksum offload) and gso_type must be zero: neither is negotiated.
-            if header.len() < HEADER_SIZE
-                || header[0] != 0
-                || header[1] != 0
-                || frame.len() < MIN_FRAME
-            {
-                counts.dropped += 1;
-            } else if sink(frame) {
-                counts.sent += 1;
-            } else {
-                break;
-            }
-            queue.complete(memory, head, 0)?;
-        }
-        Ok(())
-    }
-
-    /// Scatters the packet `header` then `frame` over the next receive chain,
-    /// straight from both (no copy of the packet is made first). `None` when
-    /// no chain is available, otherwise whether the packet fitted; a chain too
-    /// small is returned to the driver with length zero.
-    fn receive_packet(
-        &mut self,
-        memory: &impl GuestMemory,
-        header: &[u8],
-        frame: &[u8],
-    ) -> Result<Option<bool>, Fault> {
-        let queue = &mut self.queues[RECEIVE_QUEUE];
-        let Some(head) = queue.peek(memory)? else {
-            return Ok(None);
-        };
-        let length = header.len() + frame.len();
-        let mut written = 0;
-        queue.for_each_buffer(memory, head, |buffer| {
-            if !buffer.writable {
-                return Err(Fault::ReadableDescriptor);
-            }
-            let mut address = buffer.address;
-            let mut room = buffer.length as usize;
-            // The part of the header, then of the frame, that this buffer takes.
-            for (part, start) in [(header, 0), (frame, header.len())] {
-                let rest = part.get(written.max(start) - start..).unwrap_or_default();
-                let piece = &rest[..rest.len().min(room)];
-                if !piece.is_empty() {
-                    memory.write(address, piece).map_err(|_| Fault::MemoryAccess)?;
-                    address = address.wrapping_add(piece.len() as u64);
-                    room -= piece.len();
-                    written += piece.len();
-                }
-            }
-            Ok(())
-        })?;
-        let fitted = written == length;
-        queue.complete(memory, head, if fitted { written as u32 } else { 0 })?;
-        Ok(Some(fitted))
     }
 
     /// Raises the used-buffer interrupt unless queue `index`'s driver
@@ -542,19 +484,13 @@ impl NetDevice {
         }
     }
 
-    /// Back to the reset state; the MAC address, the link state and the
-    /// configuration generation belong to the device and stay.
+    /// Back to the reset state; the device's identity and the configuration
+    /// generation stay.
     fn reset(&mut self) {
         *self = Self {
-            link_up: self.link_up,
             config_generation: self.config_generation,
-            ..Self::new(self.mac)
+            ..Self::new(self.device_id, self.offered_features)
         };
-    }
-
-    /// Whether the device runs and queue `index` is enabled.
-    fn queue_running(&self, index: usize) -> bool {
-        self.is_running() && self.queues[index].ready
     }
 
     /// A status write other than zero: the driver sets bits, never clears
@@ -563,7 +499,7 @@ impl NetDevice {
     fn write_status(&mut self, value: u32) {
         let old = self.status;
         let mut new = old | value & STATUS_DRIVER_BITS;
-        let features_acceptable = self.driver_features & !OFFERED_FEATURES == 0
+        let features_acceptable = self.driver_features & !self.offered_features == 0
             && self.driver_features & FEATURE_VERSION_1 != 0
             && !self.driver_features_beyond;
         if old & STATUS_FEATURES_OK == 0 && !features_acceptable {
@@ -608,29 +544,48 @@ impl NetDevice {
             _ => high(&mut queue.device_area),
         }
     }
+}
 
-    /// Registers take aligned 32-bit accesses only.
-    fn check_register(offset: u64, size: u8) -> Result<(), AccessError> {
-        if size == 4 && offset.is_multiple_of(4) {
-            Ok(())
-        } else {
-            Err(AccessError::BadSize)
-        }
-    }
+/// What became of a packet [`Transport::fill_chain`] was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filled {
+    /// It is in a buffer of the driver.
+    Delivered,
+    /// The driver has posted no buffer; nothing was done.
+    NoBuffer,
+    /// The device is not running or the queue is not ready.
+    NotRunning,
+    /// The buffer was too small; it went back to the driver with length zero.
+    TooSmall,
+    /// The buffer was invalid; the device now needs a reset.
+    Fault,
+}
 
-    /// The configuration bytes an aligned 8-, 16- or 32-bit access at
-    /// `offset` (at or past [`CONFIG`]) covers.
-    fn config_range(offset: u64, size: u8) -> Result<core::ops::Range<usize>, AccessError> {
-        if offset >= WINDOW_SIZE {
-            return Err(AccessError::UnknownRegister);
-        }
-        if !matches!(size, 1 | 2 | 4) || !offset.is_multiple_of(u64::from(size)) {
-            return Err(AccessError::BadSize);
-        }
-        let start = offset - CONFIG;
-        if start + u64::from(size) > CONFIG_SIZE {
-            return Err(AccessError::UnknownRegister);
-        }
-        Ok(start as usize..(start + u64::from(size)) as usize)
+/// Registers take aligned 32-bit accesses only.
+fn check_register(offset: u64, size: u8) -> Result<(), AccessError> {
+    if size == 4 && offset.is_multiple_of(4) {
+        Ok(())
+    } else {
+        Err(AccessError::BadSize)
     }
+}
+
+/// The configuration bytes an aligned 8-, 16- or 32-bit access at `offset`
+/// (at or past [`CONFIG`]) covers, in a space of `config_size` bytes.
+fn config_range(
+    offset: u64,
+    size: u8,
+    config_size: usize,
+) -> Result<core::ops::Range<usize>, AccessError> {
+    if offset >= WINDOW_SIZE {
+        return Err(AccessError::UnknownRegister);
+    }
+    if !matches!(size, 1 | 2 | 4) || !offset.is_multiple_of(u64::from(size)) {
+        return Err(AccessError::BadSize);
+    }
+    let start = offset - CONFIG;
+    if start + u64::from(size) > config_size as u64 {
+        return Err(AccessError::UnknownRegister);
+    }
+    Ok(start as usize..(start + u64::from(size)) as usize)
 }

@@ -144,6 +144,66 @@ impl Queue {
         Err(Fault::ChainTooLong)
     }
 
+    /// Copies the device-readable chain starting at `head` into `packet`:
+    /// its length, or `None` if it holds more bytes than `packet` (the whole
+    /// chain is still walked and checked).
+    pub fn gather(
+        &self,
+        memory: &impl GuestMemory,
+        head: u16,
+        packet: &mut [u8],
+    ) -> Result<Option<usize>, Fault> {
+        let mut length: u64 = 0;
+        self.for_each_buffer(memory, head, |buffer| {
+            if buffer.writable {
+                return Err(Fault::WritableDescriptor);
+            }
+            let start = length;
+            length += u64::from(buffer.length);
+            // Once the chain outgrows `packet`, only its length is counted.
+            if let Some(part) = packet.get_mut(start as usize..length as usize) {
+                if !part.is_empty() {
+                    memory.read(buffer.address, part).map_err(|_| Fault::MemoryAccess)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok((length <= packet.len() as u64).then_some(length as usize))
+    }
+
+    /// Writes `parts`, one after the other, over the device-writable chain
+    /// starting at `head`, as far as it has room: the bytes written.
+    pub fn scatter(
+        &self,
+        memory: &impl GuestMemory,
+        head: u16,
+        parts: &[&[u8]],
+    ) -> Result<usize, Fault> {
+        let mut written = 0;
+        self.for_each_buffer(memory, head, |buffer| {
+            if !buffer.writable {
+                return Err(Fault::ReadableDescriptor);
+            }
+            let mut address = buffer.address;
+            let mut room = buffer.length as usize;
+            // The part of each packet part that this buffer takes.
+            let mut start = 0;
+            for part in parts {
+                let rest = part.get(written.max(start) - start..).unwrap_or_default();
+                let piece = &rest[..rest.len().min(room)];
+                if !piece.is_empty() {
+                    memory.write(address, piece).map_err(|_| Fault::MemoryAccess)?;
+                    address = address.wrapping_add(piece.len() as u64);
+                    room -= piece.len();
+                    written += piece.len();
+                }
+                start += part.len();
+            }
+            Ok(())
+        })?;
+        Ok(written)
+    }
+
     /// Takes the chain [`Queue::peek`] returned and hands it back to the
     /// driver as used, `length` bytes written.
     pub fn complete(
