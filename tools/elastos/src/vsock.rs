@@ -36,7 +36,7 @@ pub fn connect(cid: u32, port: u32, timeout: Duration) -> io::Result<UnixStream>
     // alone; OwnedFd closes it on every path from here.
     let socket = unsafe { OwnedFd::from_raw_fd(descriptor) };
     let limit = libc::timeval {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as _,
         tv_usec: 0,
     };
     // SAFETY: the option value points at `limit`, which lives across the
