@@ -8,5 +8,7 @@ extern crate alloc;
 pub mod cometbft;
 pub mod did_key;
 pub mod elastos_did;
+pub mod encoding;
 pub mod evm;
+pub mod json;
 pub mod signature;
