@@ -101,7 +101,7 @@ mod tests {
         let system = systems::SYSTEM;
         assert_eq!(system.name, "system");
         let names: Vec<_> = system.machines.iter().map(|machine| machine.name).collect();
-        assert_eq!(names, ["linux", "netvm", "chainvm", "app"]);
+        assert_eq!(names, ["linux", "netvm", "chainvm", "app-1", "app-2", "app-3"]);
         let linux = &system.machines[0];
         assert_eq!(linux.kind, VirtualMachineKind::Linux);
         assert_eq!(linux.memory, Region { base: 0x8000_0000, size: 1 << 30 });
@@ -115,7 +115,14 @@ mod tests {
         assert!(VIRTIO_MMIO.base <= netvm.devices[0].mmio.base);
         assert!(netvm.devices[0].mmio.end() <= VIRTIO_MMIO.end());
         assert_eq!(system.machines[2].image, "chainvm");
-        assert_eq!(system.channel_index("netvm-chainvm"), Some(3));
+        let storage = &system.machines[2].devices[0];
+        assert_eq!(storage.mmio, Region { base: 0x0a00_2000, size: 0x1000 });
+        assert_eq!(storage.interrupts, &[64, 65, 66, 67, 68, 69, 70, 71]);
+        for slot in 3..6 {
+            assert_eq!(system.machines[slot].kind, VirtualMachineKind::App);
+            assert_eq!(system.machines[slot].memory.size, 64 << 20);
+        }
+        assert_eq!(system.channel_index("netvm-chainvm"), Some(7));
         // Linux's channels: its network to netvm (virtio-mmio slot 0) and its
         // control path to chainvm (slot 1).
         assert_eq!(system.channels[0].name, "linux-net");
@@ -145,7 +152,8 @@ mod tests {
         let intruder = system.channel_index("intruder-app").unwrap();
         assert_eq!(system.channels[intruder].direction, crate::Direction::FirstToSecond);
         assert_eq!(system.channels[intruder].ring_size, 0x1000);
-        assert_eq!(system.max_channels_per_machine(), 3);
+        // chainvm: Linux's control path, the three app slots and netvm.
+        assert_eq!(system.max_channels_per_machine(), 5);
         assert_eq!(system.max_vcpus(), 2);
     }
 

@@ -7,12 +7,12 @@
 //! ```text
 //! listen-port 4001
 //! bootstrap /ip4/10.0.2.2/tcp/4002/p2p/12D3KooW...
-//! application app app-netvm
+//! app-channel app-1-netvm
 //! ```
 //!
 //! `listen-port` once; `bootstrap` once per peer to dial at start (none or
-//! more); `application NAME CHANNEL` once per channel between netvm and an
-//! app VM, naming the app VM and the channel.
+//! more); `app-channel CHANNEL` once per channel between netvm and an app VM
+//! (whose app VM may register the dapp it runs).
 
 use std::fmt;
 
@@ -129,7 +129,7 @@ pub fn netvm_parameters(
         let channel = &system.channels[end.channel];
         let other = &system.machines[channel.ends[usize::from(end.end == 0)]];
         if other.kind == VirtualMachineKind::App {
-            text.push_str(&format!("application {} {}\n", other.name, channel.name));
+            text.push_str(&format!("app-channel {}\n", channel.name));
         }
     }
     if text.len() > PARAMETER_PAGE_SIZE {
@@ -188,9 +188,9 @@ mod tests {
 
     #[test]
     fn the_default_and_test_systems_give_netvm_its_port_and_app_channel() {
-        assert_eq!(text(&SYSTEM, &[]), "listen-port 4001\napplication app app-netvm\n");
+        assert_eq!(text(&SYSTEM, &[]), "listen-port 4001\napp-channel app-1-netvm\napp-channel app-2-netvm\napp-channel app-3-netvm\n");
         // The test system's extra channels do not end at netvm.
-        assert_eq!(text(&TEST, &[]), "listen-port 4001\napplication app app-netvm\n");
+        assert_eq!(text(&TEST, &[]), "listen-port 4001\napp-channel app-1-netvm\napp-channel app-2-netvm\napp-channel app-3-netvm\n");
     }
 
     #[test]
@@ -204,7 +204,8 @@ mod tests {
         assert_eq!(
             String::from_utf8(parameters).unwrap(),
             format!(
-                "listen-port 4101\nbootstrap {PEER}\nbootstrap {dns}\napplication app app-netvm\n"
+                "listen-port 4101\nbootstrap {PEER}\nbootstrap {dns}\napp-channel app-1-netvm\n\
+                 app-channel app-2-netvm\napp-channel app-3-netvm\n"
             )
         );
     }
@@ -269,10 +270,10 @@ mod tests {
     };
 
     #[test]
-    fn every_channel_to_an_app_vm_is_an_application_line() {
+    fn every_channel_to_an_app_vm_is_an_app_channel_line() {
         assert_eq!(
             text(&FOUR, &[]),
-            "listen-port 4001\napplication wallet to-wallet\napplication chat net-chat\n"
+            "listen-port 4001\napp-channel to-wallet\napp-channel net-chat\n"
         );
     }
 
@@ -290,24 +291,24 @@ mod tests {
         );
         assert!(error.to_string().contains("exactly the six components"), "{error}");
         // A line break would forge a line of its own.
-        let forged = format!("{PEER}\napplication evil app-netvm");
+        let forged = format!("{PEER}\napp-channel linux-net");
         assert!(netvm_parameters(&SYSTEM, netvm, &[forged]).is_err());
 
         // Each line is "bootstrap " (10 bytes), the address and '\n'; the
-        // text starts with 17 bytes of listen-port and ends with 26 of
-        // application.
+        // text starts with 17 bytes of listen-port and ends with 3 * 24 of
+        // app channels.
         let line = 10 + PEER.len() + 1;
-        let fitting = (PARAMETER_PAGE_SIZE - 17 - 26) / line;
+        let fitting = (PARAMETER_PAGE_SIZE - 17 - 72) / line;
         let many = vec![PEER.to_string(); fitting];
         let parameters = netvm_parameters(&SYSTEM, netvm, &many).unwrap();
-        assert_eq!(parameters.len(), 17 + 26 + fitting * line);
+        assert_eq!(parameters.len(), 17 + 72 + fitting * line);
         let more = vec![PEER.to_string(); fitting + 1];
         let error = netvm_parameters(&SYSTEM, netvm, &more).unwrap_err();
-        assert_eq!(error, ParameterError::TooLong { length: 17 + 26 + (fitting + 1) * line });
+        assert_eq!(error, ParameterError::TooLong { length: 17 + 72 + (fitting + 1) * line });
         assert!(error.to_string().contains("more than its 4096-byte parameter page"), "{error}");
 
-        let app = &SYSTEM.machines[SYSTEM.machine_index("app").unwrap()];
-        assert_eq!(netvm_parameters(&SYSTEM, app, &[]), Err(ParameterError::NotNetVm("app")));
+        let app = &SYSTEM.machines[SYSTEM.machine_index("app-1").unwrap()];
+        assert_eq!(netvm_parameters(&SYSTEM, app, &[]), Err(ParameterError::NotNetVm("app-1")));
     }
 
     #[test]
@@ -327,6 +328,6 @@ mod tests {
         .unwrap();
         let parsed = Index::parse(&staging).unwrap();
         let parameters = parsed.find(index, ImageKind::Parameters).unwrap();
-        assert_eq!(parsed.bytes(&parameters), b"listen-port 4001\napplication app app-netvm\n");
+        assert_eq!(parsed.bytes(&parameters), b"listen-port 4001\napp-channel app-1-netvm\napp-channel app-2-netvm\napp-channel app-3-netvm\n");
     }
 }

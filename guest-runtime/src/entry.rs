@@ -96,7 +96,7 @@ pub fn start(memory_size: u64, main: fn() -> !) -> ! {
 
 /// One past the last byte the runtime's image, .bss and stacks use.
 #[cfg(target_os = "none")]
-fn runtime_end() -> u64 {
+pub(crate) fn runtime_end() -> u64 {
     extern "C" {
         /// The top of the exception stack, the last thing link.ld places.
         static __exception_stack_top: u8;

@@ -30,6 +30,7 @@ pub mod console;
 pub mod entry;
 pub mod exception;
 pub mod gic;
+pub mod heap;
 pub mod hypercall;
 pub mod message;
 pub mod messaging;

@@ -12,12 +12,15 @@
 //! | 5    | receipt | netvm | id u64, status u8                              |
 //! | 6    | deliver | netvm | delivery u64, peer, sender, body               |
 //! | 7    | accept  | app   | delivery u64, status u8                        |
+//! | 8    | register| app   | name (the rest of the record; empty: none)     |
 //!
 //! `peer` is the binary PeerId (a multihash) of the remote node. The app VM
 //! numbers what it sends (`id`); netvm answers every send with exactly one
 //! receipt. netvm numbers what it delivers (`delivery`); the app answers
 //! each with an accept, which netvm turns into the receipt the remote peer
-//! waits for.
+//! waits for. An app VM says which application (dapp) it runs with a
+//! register: messages for that name then go to it, until it registers
+//! another name (or none) or its channel goes down.
 
 use core::fmt;
 
@@ -29,6 +32,8 @@ pub const KIND_RECEIPT: u8 = 5;
 pub const KIND_DELIVER: u8 = 6;
 /// The kind byte of an accept.
 pub const KIND_ACCEPT: u8 = 7;
+/// The kind byte of a register.
+pub const KIND_REGISTER: u8 = 8;
 /// The longest body a message may carry, here and on the wire.
 pub const BODY_MAX: usize = 4000;
 /// The longest application name.
@@ -144,12 +149,17 @@ pub enum Record<'a> {
         /// Whether the app took it.
         status: Status,
     },
+    /// An app VM says which application it runs (none when empty).
+    Register {
+        /// The application's name.
+        name: &'a [u8],
+    },
 }
 
 /// Why a record is not a messaging record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordError {
-    /// The kind byte is not one of the four.
+    /// The kind byte is not a messaging kind.
     NotMessaging,
     /// The record ends inside a field.
     Truncated,
@@ -304,6 +314,12 @@ impl<'a> Record<'a> {
                     Self::Accept { delivery: number, status }
                 })
             }
+            KIND_REGISTER => {
+                if payload.len() > NAME_MAX {
+                    return Err(RecordError::TooLong);
+                }
+                Ok(Self::Register { name: payload })
+            }
             _ => Err(RecordError::NotMessaging),
         }
     }
@@ -320,13 +336,20 @@ impl<'a> Record<'a> {
             }
             Self::Receipt { id, status } => writer.answer(KIND_RECEIPT, id, status)?,
             Self::Accept { delivery, status } => writer.answer(KIND_ACCEPT, delivery, status)?,
+            Self::Register { name } => {
+                if name.len() > NAME_MAX {
+                    return Err(RecordError::TooLong);
+                }
+                writer.put(&[KIND_REGISTER])?;
+                writer.put(name)?;
+            }
         }
         Ok(writer.length)
     }
 
     /// Whether `kind` is one of the messaging kinds.
     pub const fn is_messaging_kind(kind: u8) -> bool {
-        matches!(kind, KIND_SEND..=KIND_ACCEPT)
+        matches!(kind, KIND_SEND..=KIND_REGISTER)
     }
 }
 
@@ -389,6 +412,8 @@ mod tests {
             Record::Deliver { delivery: u64::MAX, peer: &peer[..38], sender: b"a", body: b"hi" },
             Record::Receipt { id: 3, status: Status::Unreachable },
             Record::Accept { delivery: 4, status: Status::Busy },
+            Record::Register { name: b"chat" },
+            Record::Register { name: b"" },
         ];
         let mut buffer = [0u8; RECORD_MAX];
         for record in records {

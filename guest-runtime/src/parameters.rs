@@ -17,6 +17,12 @@ pub(crate) fn set_memory_size(size: u64) {
     MEMORY_SIZE.store(size, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// The RAM size the program was built for.
+#[cfg(target_os = "none")]
+pub fn memory_size() -> u64 {
+    MEMORY_SIZE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Word `index` of the parameter page; 0 beyond the page (or before the
 /// runtime has started).
 #[cfg(target_os = "none")]

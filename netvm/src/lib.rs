@@ -2,13 +2,12 @@
 //!
 //! netvm owns the NIC. It finds its virtio devices by probing the
 //! virtio-mmio slots of the device window the manifest gives it
-//! ([`virtio`]), drives the network card with virtio-drivers' `VirtIONet`
-//! ([`nic`]) and the entropy device with its `VirtIORng` ([`entropy`]), both
-//! on DMA memory from a static pool with physical addresses from
-//! `MEMORY_INFO` ([`hal`], [`dma`], [`memory`]), and runs smoltcp on the
+//! (`guest_devices::virtio`), drives the network card with virtio-drivers'
+//! `VirtIONet` ([`nic`]) and the entropy device with its `VirtIORng`
+//! (`guest_devices::entropy`), and runs smoltcp on the
 //! card ([`stack`]): DHCP or a static address ([`config`]), answers to ICMP
 //! echo, and a check that the gateway answers a ping ([`ping`]). Its heap
-//! ([`heap`]) holds the driver's buffers and the sockets.
+//! (`guest_runtime::heap`) holds the driver's buffers and the sockets.
 //!
 //! Linux's network goes through netvm: the [`bridge`] joins the card, the
 //! `linux-net` channel (one Ethernet frame per ring record) and the stack,
@@ -17,8 +16,7 @@
 //!
 //! The pure parts build on the host too, where `cargo test -p netvm` runs
 //! their tests (the stack against a simulated gateway among them); the
-//! hardware parts ([`hal`], [`heap`], the probing and the entropy driver)
-//! exist on the VM only.
+//! hardware parts exist on the VM only.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 
@@ -27,15 +25,8 @@ extern crate alloc;
 pub mod bridge;
 pub mod clock;
 pub mod config;
-pub mod dma;
-pub mod entropy;
-#[cfg(target_os = "none")]
-pub mod hal;
-#[cfg(target_os = "none")]
-pub mod heap;
 pub mod local;
 pub mod logger;
-pub mod memory;
 pub mod nic;
 pub mod node;
 pub mod ping;
@@ -44,4 +35,3 @@ pub mod settings;
 pub mod stack;
 #[cfg(test)]
 mod testing;
-pub mod virtio;

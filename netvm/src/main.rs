@@ -19,13 +19,15 @@ const MEMORY_SIZE: u64 = 32 << 20;
 guest_runtime::entry!(main, memory_size = MEMORY_SIZE);
 
 #[cfg(target_os = "none")]
+use guest_devices::virtio;
+
+#[cfg(target_os = "none")]
 fn main() -> ! {
     // First of all, stop the devices: one left running by netvm's previous
     // life may still write where that life's buffers were, the heap among
     // them.
-    let devices =
-        netvm::virtio::window().map(|window| netvm::virtio::probe(netvm::virtio::slots(window)));
-    netvm::heap::init();
+    let devices = virtio::window("netvm", "nic").map(|window| virtio::probe(virtio::slots(window)));
+    guest_runtime::heap::init();
     netvm::logger::init();
     let mut handler = network::NetworkHandler::default();
     if let Err(error) = handler.start(devices) {
@@ -40,19 +42,19 @@ fn main() -> ! {
 mod network {
     use core::fmt;
     use core::time::Duration;
+    use guest_devices::entropy::{self, Entropy, EntropyError};
+    use guest_devices::hal::{self, DmaHal, HalError};
+    use guest_devices::virtio::{Found, Slot, Transport};
     use guest_runtime::channel::{Change, Channel, Channels};
     use guest_runtime::println;
     use guest_runtime::service::Handler;
     use guest_runtime::time::{self, Instant};
     use netvm::bridge::{self, Bridge, LinuxPort};
-    use netvm::entropy::{self, Entropy, EntropyError};
-    use netvm::hal::{self, DmaHal, HalError};
     use netvm::local::LocalPort;
     use netvm::nic::Nic;
     use netvm::node::Node;
     use netvm::settings::Settings;
     use netvm::stack::{Event, Network, StackError};
-    use netvm::virtio::{self, Found, Slot, Transport};
     use netvm::{clock, config};
 
     /// The shortest time between two console lines about dropped frames.
@@ -81,13 +83,7 @@ mod network {
         fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
             match self {
                 Self::Memory(error) => write!(formatter, "{error}"),
-                Self::NoWindow => {
-                    write!(
-                        formatter,
-                        "the manifest gives netvm no `{}` window",
-                        virtio::WINDOW_NAME
-                    )
-                }
+                Self::NoWindow => write!(formatter, "the manifest gives netvm no `nic` window"),
                 Self::NoEntropyDevice => write!(formatter, "no virtio entropy device for a seed"),
                 Self::Entropy(error) => write!(formatter, "{error}"),
                 Self::NoNetworkDevice => write!(formatter, "no virtio network device"),

@@ -12,8 +12,8 @@
 //!
 //! An app VM's `send` (`guest_runtime::messaging`) goes on the connection to
 //! its peer as a `/elastos/msg/1.0.0` request; the receipt comes back to the
-//! app as a `receipt`. A message from a peer for an application named in the
-//! settings is delivered on that application's channel; the app's `accept`
+//! app as a `receipt`. A message from a peer for an application an app VM
+//! registered is delivered on that app VM's channel; the app's `accept`
 //! becomes the receipt.
 
 use crate::settings::Settings;
@@ -122,6 +122,15 @@ struct Delivered {
     channel: usize,
 }
 
+/// An application an app VM registered: messages for `name` go to the
+/// channel with index `channel`, while it stays at `epoch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Registration {
+    name: String,
+    channel: usize,
+    epoch: u32,
+}
+
 /// The libp2p node.
 pub struct Node {
     keypair: Keypair,
@@ -144,6 +153,8 @@ pub struct Node {
     next_delivery: u64,
     /// Receipts waiting for room in their app VM's ring.
     held_receipts: VecDeque<HeldReceipt>,
+    /// The applications app VMs run, by the names they registered.
+    registrations: Vec<Registration>,
     /// The address announced, once known.
     announced: Option<Ipv4Address>,
     counters: Counters,
@@ -213,6 +224,7 @@ impl Node {
             delivered: BTreeMap::new(),
             next_delivery: 1,
             held_receipts: VecDeque::new(),
+            registrations: Vec::new(),
             announced: None,
             counters: Counters::default(),
             failures_printed: 0,
@@ -673,16 +685,9 @@ impl Node {
         channels: &mut Channels,
         now: u64,
     ) {
+        let channel = self.registered_channel(&request.recipient, channels);
         let connection = &mut self.peers[index].connection;
         let Some(remote) = connection.remote().cloned() else { return };
-        let channel = self
-            .settings
-            .applications
-            .iter()
-            .find(|application| application.name == request.recipient)
-            .and_then(|application| {
-                channels.iter().position(|channel| channel.name() == application.channel)
-            });
         let Some(channel) = channel else {
             connection.answer(delivery, message::Status::UnknownRecipient);
             return;
@@ -778,16 +783,23 @@ impl Node {
     /// was one netvm takes (sends and accepts on an application's channel).
     pub fn record_from_app(&mut self, channel: &mut Channel, record: &[u8], now: u64) -> bool {
         let name = channel.name();
-        let Some(sender) = self
-            .settings
-            .applications
-            .iter()
-            .find(|application| application.channel == name)
-            .map(|application| application.name.clone())
-        else {
+        if !self.settings.app_channels.iter().any(|app_channel| app_channel == name) {
             return false;
+        }
+        let decoded = Record::decode(record);
+        if let Ok(Record::Register { name }) = decoded {
+            self.register(channel, name);
+            return true;
+        }
+        let Some(sender) = self.registered_name(channel) else {
+            // An app VM running no application sends nothing and answers
+            // nothing.
+            if let Ok(Record::Send { id, .. }) = decoded {
+                self.receipt_on(channel, id, Status::Unavailable);
+            }
+            return decoded.is_ok();
         };
-        match Record::decode(record) {
+        match decoded {
             Ok(Record::Send { id, peer, recipient, body }) => {
                 let status =
                     self.send_for_app(channel.index(), sender, id, peer, recipient, body, now);
@@ -822,6 +834,53 @@ impl Node {
             }
             Ok(_) | Err(_) => false,
         }
+    }
+
+    /// The channel (index) whose app VM registered `name` and is still at the
+    /// epoch it registered in.
+    fn registered_channel(&self, name: &str, channels: &Channels) -> Option<usize> {
+        self.registrations.iter().find(|registration| registration.name == name).and_then(
+            |registration| {
+                let channel =
+                    channels.iter().find(|channel| channel.index() == registration.channel)?;
+                (channel.is_up() && channel.epoch() == registration.epoch)
+                    .then_some(registration.channel)
+            },
+        )
+    }
+
+    /// The name `channel`'s app VM registered in its current epoch.
+    fn registered_name(&self, channel: &Channel) -> Option<String> {
+        self.registrations
+            .iter()
+            .find(|registration| {
+                registration.channel == channel.index() && registration.epoch == channel.epoch()
+            })
+            .map(|registration| registration.name.clone())
+    }
+
+    /// `channel`'s app VM now runs the application `name` (none if empty).
+    /// A name another live app VM holds stays with it.
+    fn register(&mut self, channel: &Channel, name: &[u8]) {
+        let index = channel.index();
+        self.registrations.retain(|registration| registration.channel != index);
+        let Ok(name) = core::str::from_utf8(name) else { return };
+        if name.is_empty() {
+            return;
+        }
+        let taken = self.registrations.iter().any(|registration| registration.name == name);
+        if taken {
+            self.report(alloc::format!(
+                "p2p: {} asked for the application name {name}, which another app VM holds",
+                channel.name()
+            ));
+            return;
+        }
+        self.registrations.push(Registration {
+            name: name.into(),
+            channel: index,
+            epoch: channel.epoch(),
+        });
     }
 
     /// Sends an app's message; returns its status if it is settled at once.

@@ -6,15 +6,16 @@
 //! ```text
 //! listen-port 4001
 //! bootstrap /ip4/10.0.2.2/tcp/4002/p2p/12D3KooW...
-//! application app app-netvm
+//! app-channel app-1-netvm
 //! ```
 //!
 //! A line `ping-interval-ms N` sets how often each connection is pinged
 //! (the benchmarks ping every second); the default is
 //! [`DEFAULT_PING_INTERVAL_MS`].
 //!
-//! `application NAME CHANNEL` routes messages addressed to NAME to the app
-//! VM at the other end of channel CHANNEL. A line that cannot be read is
+//! `app-channel CHANNEL` says that channel CHANNEL leads to an app VM: its
+//! app VM may register the application (dapp) it runs, and messages for that
+//! name go to it (`guest_runtime::messaging`). A line that cannot be read is
 //! skipped and reported; the rest still counts. Without a page (all zero)
 //! netvm listens on [`DEFAULT_PORT`], dials nobody and serves no
 //! application.
@@ -30,17 +31,8 @@ pub const DEFAULT_PORT: u16 = 4001;
 pub const DEFAULT_PING_INTERVAL_MS: u64 = 15_000;
 /// The most bootstrap peers kept.
 pub const BOOTSTRAP_MAX: usize = 16;
-/// The most applications kept.
-pub const APPLICATIONS_MAX: usize = 16;
-
-/// Where messages for an application go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Application {
-    /// The name peers address it by.
-    pub name: String,
-    /// The channel to its VM.
-    pub channel: String,
-}
+/// The most app channels kept.
+pub const APP_CHANNELS_MAX: usize = 16;
 
 /// What the parameter page says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +41,8 @@ pub struct Settings {
     pub listen_port: u16,
     /// Peers to dial at start (each with a `/p2p/` component).
     pub bootstrap: Vec<Multiaddr>,
-    /// The applications messages may be addressed to.
-    pub applications: Vec<Application>,
+    /// The channels that lead to app VMs.
+    pub app_channels: Vec<String>,
     /// Milliseconds between two pings of a connection.
     pub ping_interval_ms: u64,
 }
@@ -60,7 +52,7 @@ impl Default for Settings {
         Self {
             listen_port: DEFAULT_PORT,
             bootstrap: Vec::new(),
-            applications: Vec::new(),
+            app_channels: Vec::new(),
             ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
         }
     }
@@ -132,15 +124,11 @@ impl Settings {
                 }
                 self.bootstrap.push(address);
             }
-            ("application", [name, channel]) => {
-                if name.len() > guest_runtime::messaging::NAME_MAX {
-                    return Err(alloc::format!("application name `{name}` is too long"));
+            ("app-channel", [channel]) => {
+                if self.app_channels.len() == APP_CHANNELS_MAX {
+                    return Err(alloc::format!("more than {APP_CHANNELS_MAX} app channels"));
                 }
-                if self.applications.len() == APPLICATIONS_MAX {
-                    return Err(alloc::format!("more than {APPLICATIONS_MAX} applications"));
-                }
-                self.applications
-                    .push(Application { name: name.to_string(), channel: channel.to_string() });
+                self.app_channels.push(channel.to_string());
             }
             _ => return Err(alloc::format!("cannot read `{line}`")),
         }
@@ -157,7 +145,7 @@ mod tests {
     #[test]
     fn a_full_page_is_read() {
         let text = alloc::format!(
-            "listen-port 4100\nbootstrap /ip4/10.0.2.2/tcp/4002/p2p/{PEER}\napplication app app-netvm\n\
+            "listen-port 4100\nbootstrap /ip4/10.0.2.2/tcp/4002/p2p/{PEER}\napp-channel app-1-netvm\n\
              ping-interval-ms 1000\n"
         );
         let mut page = [0u8; 4096];
@@ -168,10 +156,7 @@ mod tests {
         assert_eq!(settings.ping_interval_ms, 1000);
         assert_eq!(settings.bootstrap.len(), 1);
         assert_eq!(settings.bootstrap[0].tcp_endpoint(), Some(([10, 0, 2, 2], 4002)));
-        assert_eq!(
-            settings.applications,
-            [Application { name: "app".into(), channel: "app-netvm".into() }]
-        );
+        assert_eq!(settings.app_channels, ["app-1-netvm"]);
     }
 
     #[test]
@@ -184,8 +169,8 @@ mod tests {
     fn bad_lines_are_skipped_and_reported() {
         let text = alloc::format!(
             "listen-port 0\nlisten-port 99999\nbootstrap /ip4/1.2.3.4/tcp/5\nbootstrap nonsense\n\
-             bootstrap /dns4/x/udp/1/p2p/{PEER}\nwhat is this\napplication only-name\n\
-             application app app-netvm\nping-interval-ms 5\n"
+             bootstrap /dns4/x/udp/1/p2p/{PEER}\nwhat is this\napp-channel\n\
+             app-channel app-1-netvm\nping-interval-ms 5\n"
         );
         let (settings, errors) = Settings::parse(text.as_bytes());
         let lines: Vec<usize> = errors.iter().map(|error| error.line).collect();
@@ -193,7 +178,7 @@ mod tests {
         assert_eq!(settings.ping_interval_ms, DEFAULT_PING_INTERVAL_MS);
         assert_eq!(settings.listen_port, DEFAULT_PORT);
         assert!(settings.bootstrap.is_empty());
-        assert_eq!(settings.applications.len(), 1);
+        assert_eq!(settings.app_channels.len(), 1);
         assert_eq!(Settings::parse(&[0xff, 0xfe]).1.len(), 1);
     }
 }

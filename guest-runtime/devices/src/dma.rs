@@ -2,7 +2,7 @@
 //!
 //! The virtio queues (descriptor tables, available and used rings) live in
 //! pages the driver asks for through `Hal::dma_alloc`; they must be
-//! physically contiguous, page-aligned and zeroed. netvm serves them from a
+//! physically contiguous, page-aligned and zeroed. The VM serves them from a
 //! static pool inside its RAM (`hal`); this module only decides which pages,
 //! first fit, and checks that what comes back was handed out.
 

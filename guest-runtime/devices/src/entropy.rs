@@ -1,9 +1,9 @@
 //! Entropy: random bytes from the virtio entropy device (virtio-rng, which
 //! QEMU feeds from the host's random source).
 //!
-//! [`Entropy::fill`] is the API the rest of netvm uses (the TCP/IP stack's
+//! [`Entropy::fill`] is the API the VMs that own one use (the TCP/IP stack's
 //! random seed now; keys and nonces later). Each call asks the device, so
-//! every byte comes straight from it; nothing in netvm ever falls back to a
+//! every byte comes straight from it; nothing ever falls back to a
 //! fixed seed.
 
 /// Why random bytes could not be had.
@@ -70,7 +70,7 @@ mod device {
     use crate::virtio::Transport;
     use virtio_drivers::device::rng::VirtIORng;
 
-    /// netvm's entropy source: the virtio-rng device.
+    /// The entropy source: the virtio-rng device.
     pub struct Entropy {
         device: VirtIORng<DmaHal, Transport>,
     }

@@ -1,7 +1,7 @@
 //! The glue virtio-drivers needs on the VM: DMA memory and the physical
 //! addresses the devices must be given.
 //!
-//! DMA pages come from a static, page-aligned pool in netvm's RAM
+//! DMA pages come from a static, page-aligned pool in the VM's RAM
 //! ([`POOL_PAGES`] pages, handed out by [`PagePool`]); any other buffer the
 //! driver passes to a device (receive buffers and packets on the heap,
 //! stack buffers for entropy) is shared by translating its address. Both use
@@ -28,7 +28,7 @@ pub const POOL_PAGES: usize = 64;
 pub enum HalError {
     /// `MEMORY_INFO` failed.
     MemoryInfo(Status),
-    /// Its answer does not describe the RAM netvm runs in.
+    /// Its answer does not describe the RAM the VM runs in.
     Memory(MemoryError),
 }
 
@@ -47,14 +47,14 @@ struct PoolMemory(UnsafeCell<[u8; POOL_PAGES * PAGE_SIZE]>);
 
 // SAFETY: the pool's pages are only reached through pointers handed out by
 // `dma_alloc`, each page to one owner at a time (the `PagePool` under a lock
-// decides), and netvm runs on one vCPU.
+// decides), and the VM runs on one vCPU.
 unsafe impl Sync for PoolMemory {}
 
 static POOL_MEMORY: PoolMemory = PoolMemory(UnsafeCell::new([0; POOL_PAGES * PAGE_SIZE]));
 static POOL: spin::Mutex<PagePool<POOL_PAGES>> = spin::Mutex::new(PagePool::new());
 static MEMORY: spin::Once<MemoryMap> = spin::Once::new();
 
-/// Asks the hypervisor where netvm's RAM is, once, and checks that the DMA
+/// Asks the hypervisor where the VM's RAM is, once, and checks that the DMA
 /// pool lies in it. Later calls return the first answer.
 pub fn init() -> Result<MemoryMap, HalError> {
     if let Some(map) = MEMORY.get() {
@@ -66,7 +66,7 @@ pub fn init() -> Result<MemoryMap, HalError> {
 }
 
 /// `MEMORY_INFO()`: the guest-physical base, physical base and size of
-/// netvm's RAM.
+/// the VM's RAM.
 fn memory_info() -> Result<MemoryMap, HalError> {
     let (status, guest_base, physical_base, size): (u64, u64, u64, u64);
     // SAFETY: HVC #0 traps to the hypervisor, which follows SMCCC: it changes
@@ -96,7 +96,7 @@ fn pool_start() -> GuestPhysicalAddress {
 }
 
 /// The physical address of `length` bytes at `address`; panics if they are
-/// not in netvm's RAM, which no buffer of netvm's can be (its stacks, heap,
+/// not in the VM's RAM, which no buffer of the VM's can be (its stacks, heap,
 /// pool and statics all are), or before [`init`].
 fn physical(address: u64, length: usize) -> PhysAddr {
     let map = MEMORY.get().expect("hal::init runs before any device is set up");
@@ -106,7 +106,7 @@ fn physical(address: u64, length: usize) -> PhysAddr {
     }
 }
 
-/// virtio-drivers' view of netvm's memory.
+/// virtio-drivers' view of the VM's memory.
 pub struct DmaHal;
 
 // SAFETY: `dma_alloc` hands out zeroed, page-aligned pages of the static pool
@@ -148,7 +148,7 @@ unsafe impl Hal for DmaHal {
     }
 
     unsafe fn mmio_phys_to_virt(physical: PhysAddr, _size: usize) -> NonNull<u8> {
-        // Only the PCI transport asks, for its BARs; netvm's MMIO windows are
+        // Only the PCI transport asks, for its BARs; device windows are
         // mapped at the same guest-physical address.
         NonNull::new(physical as *mut u8).expect("an MMIO region is not at address 0")
     }

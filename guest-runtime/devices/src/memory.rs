@@ -1,15 +1,15 @@
-//! netvm's RAM as the NIC sees it: guest-physical and physical addresses, and
+//! the VM's RAM as the NIC sees it: guest-physical and physical addresses, and
 //! the translation between them that `MEMORY_INFO` makes possible.
 //!
-//! There is no IOMMU: a device is handed physical addresses, while netvm's
+//! There is no IOMMU: a device is handed physical addresses, while the VM's
 //! own pointers are guest-physical (its MMU maps RAM identity at
-//! guest-physical addresses). The hypervisor gives netvm one physically
+//! guest-physical addresses). The hypervisor gives a device-owning VM one physically
 //! contiguous block of RAM, so the translation is one offset, valid inside
 //! that block only.
 
 use core::fmt;
 
-/// An address in netvm's guest-physical address space (what its pointers
+/// An address in the VM's guest-physical address space (what its pointers
 /// hold, since its stage-1 map is the identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GuestPhysicalAddress(u64);
@@ -45,7 +45,7 @@ impl PhysicalAddress {
 /// Why an address could not be translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryError {
-    /// The range does not lie wholly inside netvm's RAM.
+    /// The range does not lie wholly inside the VM's RAM.
     OutsideMemory {
         /// The first address of the range.
         address: u64,
@@ -60,14 +60,14 @@ impl fmt::Display for MemoryError {
     fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Self::OutsideMemory { address, length } => {
-                write!(formatter, "{length} bytes at {address:#x} are not all in netvm's RAM")
+                write!(formatter, "{length} bytes at {address:#x} are not all in the VM's RAM")
             }
             Self::Wraps => write!(formatter, "the RAM description wraps around"),
         }
     }
 }
 
-/// Where netvm's RAM is, in both address spaces (what `MEMORY_INFO` says).
+/// Where the VM's RAM is, in both address spaces (what `MEMORY_INFO` says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryMap {
     guest_base: GuestPhysicalAddress,
@@ -144,7 +144,7 @@ mod tests {
 
     const MEBIBYTE: u64 = 1 << 20;
 
-    /// netvm's RAM in the default system on QEMU: 32 MiB at guest-physical
+    /// the VM's RAM in the default system on QEMU: 32 MiB at guest-physical
     /// 0x4000_0000, physical 0x5000_0000.
     fn netvm() -> MemoryMap {
         MemoryMap::new(
@@ -220,6 +220,6 @@ mod tests {
     #[test]
     fn errors_say_what_went_wrong() {
         let error = MemoryError::OutsideMemory { address: 0x1000, length: 64 };
-        assert_eq!(error.to_string(), "64 bytes at 0x1000 are not all in netvm's RAM");
+        assert_eq!(error.to_string(), "64 bytes at 0x1000 are not all in the VM's RAM");
     }
 }

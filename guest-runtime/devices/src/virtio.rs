@@ -1,12 +1,13 @@
-//! The virtio-mmio transports netvm may touch, and probing them.
+//! The virtio-mmio transports a VM may touch, and probing them.
 //!
 //! QEMU's `virt` machine has 32 virtio-mmio slots of 512 bytes from
 //! `0x0a00_0000`; slot `n` raises SPI `16 + n`, INTID `48 + n`. The manifest
-//! gives netvm one page of them, its device `nic` (slots 24 to 31 in the
-//! default system), mapped at the same guest-physical address, with those
-//! slots' interrupts. Only that page is in netvm's stage-2 tables: probing
-//! stays inside it. Which slot holds which device is not assumed: each is
-//! probed for the virtio magic and its device ID ([`probe`]).
+//! gives a device-owning VM one page of them (netvm's `nic`: slots 24 to 31;
+//! chainvm's `storage`: slots 16 to 23), mapped at the same guest-physical
+//! address, with those slots' interrupts. Only that page is in the VM's
+//! stage-2 tables: probing stays inside it. Which slot holds which device is
+//! not assumed: each is probed for the virtio magic and its device ID
+//! ([`probe`]).
 
 use boards::qemu_virt::VIRTIO_MMIO;
 use boards::{Device, Region};
@@ -15,12 +16,8 @@ use boards::{Device, Region};
 pub const SLOT_SIZE: u64 = 0x200;
 /// The INTID of slot 0; slot `n` raises `FIRST_SLOT_INTERRUPT + n`.
 pub const FIRST_SLOT_INTERRUPT: u32 = 48;
-/// The name of netvm's device window in the manifests.
-pub const WINDOW_NAME: &str = "nic";
-/// The name of the VM in the manifests.
-const MACHINE_NAME: &str = "netvm";
 
-/// One virtio-mmio slot in netvm's window.
+/// One virtio-mmio slot in a VM's window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot {
     /// The slot's number on the board (0 to 31).
@@ -31,13 +28,13 @@ pub struct Slot {
     pub interrupt: u32,
 }
 
-/// netvm's device window, as the default system's manifest gives it. The
-/// test system gives netvm the same one (checked by a test), and the netvm
-/// image is the same in both.
-pub fn window() -> Option<&'static Device> {
+/// The device window `device` of the VM called `machine`, as the default
+/// system's manifest gives it. The test system gives the Elastos VMs the
+/// same windows (checked by a test), and their images are the same in both.
+pub fn window(machine: &str, device: &str) -> Option<&'static Device> {
     let system = &boards::qemu_virt::systems::SYSTEM;
-    let machine = &system.machines[system.machine_index(MACHINE_NAME)?];
-    machine.devices.iter().find(|device| device.name == WINDOW_NAME)
+    let machine = &system.machines[system.machine_index(machine)?];
+    machine.devices.iter().find(|candidate| candidate.name == device)
 }
 
 /// The virtio-mmio slots wholly inside `device`'s window whose interrupt the
@@ -74,7 +71,7 @@ mod hardware {
     use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
     use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport as _};
 
-    /// The transport of one slot, for the rest of netvm's life.
+    /// The transport of one slot, for the rest of the VM's life.
     pub type Transport = MmioTransport<'static>;
 
     /// What the slots hold.
@@ -84,6 +81,8 @@ mod hardware {
         pub network: Option<(Slot, Transport)>,
         /// The first entropy source, if any.
         pub entropy: Option<(Slot, Transport)>,
+        /// The first block device, if any.
+        pub block: Option<(Slot, Transport)>,
         /// Other virtio devices (left alone: their transports were dropped,
         /// which resets them).
         pub others: u32,
@@ -96,7 +95,7 @@ mod hardware {
     /// device found; the first time only: a second call finds nothing, so
     /// that no slot ever has two transports.
     ///
-    /// Call it before anything else uses RAM: a device that netvm's previous
+    /// Call it before anything else uses RAM: a device that the VM's previous
     /// life left running still writes received frames to where that life's
     /// buffers were, until it is reset.
     pub fn probe(slots: impl Iterator<Item = Slot>) -> Found {
@@ -109,9 +108,9 @@ mod hardware {
                 continue;
             };
             // SAFETY: `slot` is a virtio-mmio register window of SLOT_SIZE
-            // bytes inside the device window the manifest gives netvm: the
-            // hypervisor maps it into netvm's stage-2 tables and the runtime's
-            // identity map makes it device memory, for as long as netvm runs.
+            // bytes inside the device window the manifest gives this VM: the
+            // hypervisor maps it into the VM's stage-2 tables and the runtime's
+            // identity map makes it device memory, for as long as the VM runs.
             // PROBED makes this the only transport ever made for it.
             let transport = unsafe { MmioTransport::new(header, super::SLOT_SIZE as usize) };
             // An empty slot (device ID 0) or no virtio magic: nothing there.
@@ -124,6 +123,7 @@ mod hardware {
                 DeviceType::EntropySource if found.entropy.is_none() => {
                     found.entropy = Some((slot, transport))
                 }
+                DeviceType::Block if found.block.is_none() => found.block = Some((slot, transport)),
                 _ => found.others += 1,
             }
         }
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_default_window_holds_slots_24_to_31() {
-        let device = window().expect("the manifest gives netvm its NIC window");
+        let device = window("netvm", "nic").expect("the manifest gives netvm its NIC window");
         let slots: Vec<Slot> = slots(device).collect();
         assert_eq!(slots.len(), 8);
         assert_eq!(slots[0], Slot { number: 24, base: 0x0a00_3000, interrupt: 72 });
@@ -151,11 +151,13 @@ mod tests {
     }
 
     #[test]
-    fn every_system_gives_netvm_the_same_window() {
+    fn every_system_gives_the_elastos_vms_the_same_windows() {
         for system in [&SYSTEM, &TEST] {
-            let machine = &system.machines[system.machine_index("netvm").unwrap()];
-            let device = machine.devices.iter().find(|device| device.name == "nic").unwrap();
-            assert_eq!(device, window().unwrap(), "{}", system.name);
+            for (machine, name) in [("netvm", "nic")] {
+                let machine = &system.machines[system.machine_index(machine).unwrap()];
+                let device = machine.devices.iter().find(|device| device.name == name).unwrap();
+                assert_eq!(Some(device), window(machine.name, name), "{}", system.name);
+            }
         }
     }
 
