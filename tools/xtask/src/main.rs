@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod chain;
+mod dapp;
 mod environment;
 mod initramfs;
 mod linux;
@@ -70,6 +71,9 @@ pub enum Error {
     /// A benchmark run did not print its figures.
     #[error("benchmark output not found: {0}")]
     Benchmark(String),
+    /// A dapp key or package could not be made.
+    #[error(transparent)]
+    Dapp(#[from] dapp::DappError),
 }
 
 /// Result of the tasks.
@@ -115,6 +119,11 @@ enum Command {
     Chain {
         #[command(subcommand)]
         command: ChainCommand,
+    },
+    /// Dapp packages: `dapp keygen --out KEY`, `dapp build DIR --key KEY --out FILE`.
+    Dapp {
+        #[command(subcommand)]
+        command: dapp::DappCommand,
     },
     /// Boot the system stopped at its first instruction and attach gdb-multiarch.
     Gdb {
@@ -185,6 +194,10 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Chain { command: ChainCommand::Check { folders } } => {
             Ok(if chain::check(&folders)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Dapp { command } => {
+            dapp::run(command)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Gdb { machine, port } => {
             environment::ensure_build_tools()?;
