@@ -37,6 +37,7 @@ pub mod messaging;
 pub mod mmu;
 pub mod parameters;
 pub mod service;
+pub mod supervision;
 pub mod time;
 
 pub use hypercall_abi::Status;
