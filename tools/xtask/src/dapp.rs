@@ -49,6 +49,11 @@ pub enum DappCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Verify a package as chainvm does and print what it holds.
+    Inspect {
+        /// The package file.
+        file: PathBuf,
+    },
 }
 
 /// What can go wrong making keys and packages.
@@ -95,8 +100,8 @@ pub enum DappError {
         /// What is wrong.
         reason: String,
     },
-    /// The package could not be made.
-    #[error("the package cannot be made: {0}")]
+    /// The package could not be made, or is not valid.
+    #[error("{0}")]
     Package(PackageError),
 }
 
@@ -110,6 +115,7 @@ pub fn run(command: DappCommand) -> Result<()> {
             Ok(())
         }
         DappCommand::Build { directory, key, out } => build(&directory, &key, &out),
+        DappCommand::Inspect { file } => inspect(&file),
     }
 }
 
@@ -398,11 +404,40 @@ fn build(directory: &Path, key_path: &Path, out: &Path) -> Result<()> {
     std::fs::write(&temporary, &package).map_err(file_error(&temporary))?;
     std::fs::rename(&temporary, out).map_err(file_error(out))?;
     step(&format!("wrote {}", out.display()));
+    print_summary(&parsed);
+    Ok(())
+}
+
+fn print_summary(package: &Package<'_>) {
+    let manifest = package.manifest();
     println!("name       {}", manifest.name);
     println!("version    {}", manifest.version);
-    println!("publisher  {}", publisher.did_key());
-    println!("size       {} bytes (module {} bytes)", package.len(), module.len());
-    println!("digest     sha256:{}", hex(&parsed.digest()));
+    println!("publisher  {}", package.publisher().did_key());
+    println!(
+        "size       {} bytes (module {} bytes)",
+        package.bytes().len(),
+        package.module().len()
+    );
+    println!("digest     sha256:{}", hex(&package.digest()));
+}
+
+/// `cargo xtask dapp inspect FILE`.
+fn inspect(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(file_error(path))?;
+    let package = Package::parse(&bytes).map_err(DappError::Package)?;
+    print_summary(&package);
+    let manifest = package.manifest();
+    if !manifest.description.is_empty() {
+        println!("about      {}", manifest.description);
+    }
+    let capabilities: Vec<&str> = manifest.capabilities.iter().map(Capability::name).collect();
+    println!("entry      {}", manifest.entry);
+    println!("grants     {}", capabilities.join(", "));
+    println!("limits     {:?}", manifest.limits);
+    println!("restart    {:?}", manifest.restart);
+    if let Some(sign) = &manifest.sign {
+        println!("sign       {sign:?}");
+    }
     Ok(())
 }
 
