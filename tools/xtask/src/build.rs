@@ -99,7 +99,46 @@ pub fn build() -> Result<Images> {
     for name in GUEST_IMAGES {
         flatten(&release_folder().join(name), &images.guest(name))?;
     }
+    linux_command()?;
     Ok(images)
+}
+
+/// The target the `elastos` command is built for: Linux's, statically.
+pub const LINUX_COMMAND_TARGET: &str = "aarch64-unknown-linux-musl";
+
+/// Where the build leaves the `elastos` command for Linux's initramfs.
+pub fn linux_command_path() -> PathBuf {
+    workspace_root().join("target").join("elastos").join("elastos")
+}
+
+/// Builds the `elastos` command (`tools/elastos`) for Linux, static and
+/// small (the `linux-command` profile and the linker in `.cargo/config.toml`),
+/// and copies it to [`linux_command_path`].
+fn linux_command() -> Result<PathBuf> {
+    crate::environment::ensure_rust_target(LINUX_COMMAND_TARGET)?;
+    step(&format!("building the elastos command for {LINUX_COMMAND_TARGET}"));
+    run_checked(cargo().args([
+        "build",
+        "--profile",
+        "linux-command",
+        "--target",
+        LINUX_COMMAND_TARGET,
+        "--package",
+        "elastos-cli",
+        "--bin",
+        "elastos",
+    ]))?;
+    let target_folder = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let built = target_folder.join(LINUX_COMMAND_TARGET).join("linux-command").join("elastos");
+    let output = linux_command_path();
+    if let Some(folder) = output.parent() {
+        std::fs::create_dir_all(folder)
+            .map_err(|source| Error::File { path: folder.display().to_string(), source })?;
+    }
+    copy(&built, &output)?;
+    Ok(output)
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

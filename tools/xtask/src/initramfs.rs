@@ -1,5 +1,6 @@
 //! The default Linux guest's initramfs: busybox, the kernel's virtio and vsock
-//! modules and an `/init` script, in a cpio "newc" archive written here.
+//! modules, the `elastos` command (`/usr/bin/elastos`, built by `cargo xtask
+//! build`) and an `/init` script, in a cpio "newc" archive written here.
 //!
 //! The archive is left uncompressed: the kernel unpacks an uncompressed cpio as
 //! it is, the guest spends no boot time inflating it, and the staging region
@@ -19,7 +20,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-/// The modules the guest loads, by name; their dependencies come along.
+/// The modules the guest loads, by name; their dependencies come along
+/// (`vmw_vsock_virtio_transport` brings `vsock` and
+/// `vmw_vsock_virtio_transport_common`: AF_VSOCK for the `elastos` command).
 pub const MODULES: [&str; 3] = ["virtio_mmio", "virtio_net", "vmw_vsock_virtio_transport"];
 
 /// The file that lists the modules `/init` loads, in order, one path a line.
@@ -105,14 +108,20 @@ esac
 "#;
 
 /// Raised when the layout of the archive changes, so cached archives are rebuilt.
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
+
+/// Where the `elastos` command goes in the archive.
+pub const ELASTOS_COMMAND_PATH: &str = "usr/bin/elastos";
 
 /// A fingerprint of what goes into the archive besides the packages: the init
-/// script, the module list and the layout. A cached archive with another
-/// fingerprint is rebuilt.
+/// script, the module list, the layout and the `elastos` command. A cached
+/// archive with another fingerprint is rebuilt.
 pub fn recipe() -> String {
     let mut hasher = Sha256::new();
     hasher.update(LAYOUT_VERSION.to_le_bytes());
+    // A command not built yet hashes as empty; building the archive then
+    // says it is missing.
+    hasher.update(std::fs::read(crate::build::linux_command_path()).unwrap_or_default());
     hasher.update(INIT_SCRIPT);
     hasher.update(DHCP_SCRIPT);
     for module in MODULES {
@@ -483,13 +492,38 @@ const ELF_MACHINE_AARCH64: u16 = 183;
 
 /// Builds the initramfs at `output` from the extracted kernel package
 /// (`kernel_root`, with `lib/modules/<version>`) and busybox package
-/// (`busybox_root`, with `bin/busybox`).
+/// (`busybox_root`, with `bin/busybox`), with the `elastos` command that
+/// `cargo xtask build` left at `target/elastos/elastos`.
 pub fn build_initramfs(
     kernel_root: &Path,
     busybox_root: &Path,
     version: &str,
     output: &Path,
 ) -> Result<(), LinuxError> {
+    let command = crate::build::linux_command_path();
+    build_initramfs_with(kernel_root, busybox_root, &command, version, output)
+}
+
+/// [`build_initramfs`] with the `elastos` command taken from `command`.
+pub fn build_initramfs_with(
+    kernel_root: &Path,
+    busybox_root: &Path,
+    command: &Path,
+    version: &str,
+    output: &Path,
+) -> Result<(), LinuxError> {
+    let elastos = std::fs::read(command).map_err(|source| {
+        let reason = format!("the elastos command is missing ({source}); run cargo xtask build");
+        LinuxError::BadPackage { package: command.display().to_string(), reason }
+    })?;
+    if !elastos.starts_with(ELF_MAGIC)
+        || elastos.get(18..20) != Some(&ELF_MACHINE_AARCH64.to_le_bytes()[..])
+    {
+        return Err(LinuxError::BadPackage {
+            package: command.display().to_string(),
+            reason: "the elastos command is not an arm64 ELF program".into(),
+        });
+    }
     let busybox_path = busybox_root.join("bin/busybox");
     let busybox =
         std::fs::read(&busybox_path).map_err(|source| LinuxError::file(&busybox_path, source))?;
@@ -512,16 +546,18 @@ pub fn build_initramfs(
 
     let partial = output.with_extension("partial");
     let file = File::create(&partial).map_err(|source| LinuxError::file(&partial, source))?;
-    write_archive(BufWriter::new(file), &busybox, version, &modules)
+    write_archive(BufWriter::new(file), &busybox, &elastos, version, &modules)
         .map_err(|source| LinuxError::file(&partial, source))?;
     std::fs::rename(&partial, output).map_err(|source| LinuxError::file(output, source))
 }
 
-/// Writes the archive: folders, device nodes, busybox, the `modules` (archive
-/// path and contents, in load order) with their list, and `/init`.
+/// Writes the archive: folders, device nodes, busybox, the `elastos` command,
+/// the `modules` (archive path and contents, in load order) with their list,
+/// and `/init`.
 fn write_archive(
     output: impl Write,
     busybox: &[u8],
+    elastos: &[u8],
     version: &str,
     modules: &[(String, Vec<u8>)],
 ) -> io::Result<()> {
@@ -536,6 +572,7 @@ fn write_archive(
     archive.character_device("dev/null", 0o666, 1, 3)?;
     archive.file("bin/busybox", 0o755, busybox)?;
     archive.symbolic_link("bin/sh", "busybox")?;
+    archive.file(ELASTOS_COMMAND_PATH, 0o755, elastos)?;
     let mut load_list = String::new();
     for (path, bytes) in modules {
         archive.file(path, 0o644, bytes)?;
@@ -821,8 +858,12 @@ kernel/net/vmw_vsock/vsock.ko.xz:
         std::fs::create_dir_all(busybox.parent().unwrap()).unwrap();
         std::fs::write(&busybox, module_with_modinfo(b"")).unwrap();
 
+        let command = folder.join("elastos");
+        std::fs::write(&command, module_with_modinfo(b"")).unwrap();
+
         let output = folder.join("initramfs.cpio");
-        build_initramfs(&folder.join("kernel"), &folder.join("busybox"), "9.9-arm64", &output)
+        let kernel = folder.join("kernel");
+        build_initramfs_with(&kernel, &folder.join("busybox"), &command, "9.9-arm64", &output)
             .unwrap();
         let entries = read_archive(&std::fs::read(&output).unwrap());
         let find = |name: &str| entries.iter().find(|entry| entry.name == name).unwrap();
@@ -834,6 +875,8 @@ kernel/net/vmw_vsock/vsock.ko.xz:
         assert_eq!(find("dev/null").device, (1, 3));
         assert_eq!(find("tmp").mode, 0o041_777);
         assert_eq!(find("bin/sh").data, b"busybox");
+        assert_eq!(find(ELASTOS_COMMAND_PATH).mode, 0o100_755);
+        assert_eq!(find(ELASTOS_COMMAND_PATH).data, module_with_modinfo(b""));
         let load = String::from_utf8(find("etc/modules-load").data.clone()).unwrap();
         let prefix = "/lib/modules/9.9-arm64/kernel";
         assert_eq!(
@@ -855,7 +898,17 @@ kernel/net/vmw_vsock/vsock.ko.xz:
         // A busybox for another machine is refused.
         std::fs::write(&busybox, b"\x7fELF not arm64").unwrap();
         let error =
-            build_initramfs(&folder.join("kernel"), &folder.join("busybox"), "9.9", &output);
+            build_initramfs_with(&kernel, &folder.join("busybox"), &command, "9.9", &output);
+        assert!(matches!(error, Err(LinuxError::BadPackage { .. })));
+        // So is a missing or foreign elastos command.
+        std::fs::write(&busybox, module_with_modinfo(b"")).unwrap();
+        std::fs::write(&command, b"#!/bin/sh\n").unwrap();
+        let error =
+            build_initramfs_with(&kernel, &folder.join("busybox"), &command, "9.9-arm64", &output);
+        assert!(matches!(error, Err(LinuxError::BadPackage { .. })));
+        let missing = folder.join("missing");
+        let error =
+            build_initramfs_with(&kernel, &folder.join("busybox"), &missing, "9.9-arm64", &output);
         assert!(matches!(error, Err(LinuxError::BadPackage { .. })));
         std::fs::remove_dir_all(folder).unwrap();
     }
