@@ -63,7 +63,7 @@ fn text<'a>(value: &'a Value, name: &'static str) -> Result<&'a str, JsonError> 
 /// Bytes from hex text (either case; empty text is no bytes).
 pub fn hex(text: &str, name: &'static str) -> Result<Vec<u8>, JsonError> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(JsonError::Invalid(name));
     }
     let digit = |byte: u8| -> Result<u8, JsonError> {
