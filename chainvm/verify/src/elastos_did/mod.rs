@@ -70,6 +70,9 @@ pub enum DidError {
     Json(JsonError),
     /// A required member is missing or of the wrong JSON type.
     Malformed(&'static str),
+    /// An object has a member its kind does not define (so it has no
+    /// normalized form).
+    UnknownMember,
     /// A DID or DID URL is not a `did:elastos` one.
     InvalidDid,
     /// A public key is not a compressed P-256 point in base58.
@@ -273,3 +276,6 @@ fn check_not_expired(expiry: Option<&str>, now: Timestamp) -> Result<(), DidErro
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,11 @@
 //! extra members, credential subjects) are sorted by key at every level, in
 //! Java's string order (UTF-16 code units). Absent members stay absent.
 //! Every function returns the object with its proof (normalized), if any.
+//!
+//! A member the SDK does not know, anywhere but in free-form properties, is
+//! refused ([`DidError::UnknownMember`]) rather than dropped: the normalized
+//! form must say everything the object says, or a signature over it would
+//! vouch for members it never covered.
 
 use super::{absolute_url, DidError, PROOF_TYPE};
 use crate::json::{Member, Text, Value};
@@ -41,6 +46,27 @@ fn sorted(value: &Value) -> Value {
     }
 }
 
+/// Checks that `value` is an object with no members but `known`.
+fn only_known(value: &Value, known: &[&str]) -> Result<(), DidError> {
+    let members = value.members().ok_or(DidError::Malformed("object"))?;
+    if members.iter().all(|member| known.contains(&member.key.value.as_str())) {
+        Ok(())
+    } else {
+        Err(DidError::UnknownMember)
+    }
+}
+
+const PROOF_MEMBERS: [&str; 8] = [
+    "type",
+    "created",
+    "creator",
+    "verificationMethod",
+    "realm",
+    "nonce",
+    "signatureValue",
+    "signature",
+];
+
 /// Builds an object from optional members, in order.
 fn object(members: Vec<(&str, Option<Value>)>) -> Value {
     Value::object(members.into_iter().filter_map(|(key, value)| value.map(|value| (key, value))))
@@ -65,6 +91,7 @@ fn sort_by_id(values: &mut [Value]) {
 }
 
 fn key(value: &Value, document_id: &str) -> Result<Value, DidError> {
+    only_known(value, &["id", "type", "controller", "publicKeyBase58"])?;
     let id = value.get_str("id").ok_or(DidError::Malformed("publicKey id"))?;
     Ok(object(alloc::vec![
         ("id", Some(Value::string(&absolute_url(id, document_id)))),
@@ -74,10 +101,11 @@ fn key(value: &Value, document_id: &str) -> Result<Value, DidError> {
     ]))
 }
 
-fn proof(value: &Value, base: &str) -> Value {
+fn proof(value: &Value, base: &str) -> Result<Value, DidError> {
+    only_known(value, &PROOF_MEMBERS)?;
     let reference =
         |key: &str| value.get_str(key).map(|url| Value::string(&absolute_url(url, base)));
-    object(alloc::vec![
+    Ok(object(alloc::vec![
         ("type", Some(Value::string(value.get_str("type").unwrap_or(PROOF_TYPE)))),
         ("created", text_of(value, "created")),
         ("creator", reference("creator")),
@@ -86,18 +114,37 @@ fn proof(value: &Value, base: &str) -> Value {
         ("nonce", text_of(value, "nonce")),
         ("signatureValue", text_of(value, "signatureValue")),
         ("signature", text_of(value, "signature")),
-    ])
+    ]))
 }
 
-fn proofs(value: Option<&Value>, base: &str) -> Option<Value> {
-    match value? {
-        Value::Array(proofs) => Some(Value::Array(proofs.iter().map(|p| proof(p, base)).collect())),
-        single => Some(proof(single, base)),
+fn proofs(value: Option<&Value>, base: &str) -> Result<Option<Value>, DidError> {
+    match value {
+        None => Ok(None),
+        Some(Value::Array(proofs)) => {
+            Ok(Some(Value::Array(proofs.iter().map(|p| proof(p, base)).collect::<Result<_, _>>()?)))
+        }
+        Some(single) => proof(single, base).map(Some),
     }
 }
 
 /// The normalized form of a DID document.
 pub fn document(value: &Value) -> Result<Value, DidError> {
+    only_known(
+        value,
+        &[
+            "@context",
+            "id",
+            "controller",
+            "multisig",
+            "publicKey",
+            "authentication",
+            "authorization",
+            "verifiableCredential",
+            "service",
+            "expires",
+            "proof",
+        ],
+    )?;
     let id = value.get_str("id").ok_or(DidError::Malformed("id"))?;
     let controller = match value.get("controller") {
         None => None,
@@ -153,7 +200,7 @@ pub fn document(value: &Value) -> Result<Value, DidError> {
         Value::Array(services)
     });
     Ok(object(alloc::vec![
-        ("@context", value.get("@context").map(sorted_list_as_is)),
+        ("@context", value.get("@context").map(context_list)),
         ("id", Some(Value::string(id))),
         ("controller", controller),
         ("multisig", text_of(value, "multisig")),
@@ -163,12 +210,12 @@ pub fn document(value: &Value) -> Result<Value, DidError> {
         ("verifiableCredential", credentials),
         ("service", services),
         ("expires", text_of(value, "expires")),
-        ("proof", proofs(value.get("proof"), id)),
+        ("proof", proofs(value.get("proof"), id)?),
     ]))
 }
 
-/// A list kept in its order (contexts), strings re-escaped.
-fn sorted_list_as_is(value: &Value) -> Value {
+/// `@context`: its list kept in order, strings re-escaped.
+fn context_list(value: &Value) -> Value {
     sorted(value)
 }
 
@@ -197,6 +244,19 @@ fn service(value: &Value, document_id: &str) -> Value {
 /// The normalized form of a verifiable credential. `owner` is the DID of the
 /// document that holds it, the default subject.
 pub fn credential(value: &Value, owner: Option<&str>) -> Result<Value, DidError> {
+    only_known(
+        value,
+        &[
+            "@context",
+            "id",
+            "type",
+            "issuer",
+            "issuanceDate",
+            "expirationDate",
+            "credentialSubject",
+            "proof",
+        ],
+    )?;
     let subject = value.get("credentialSubject").ok_or(DidError::Malformed("credentialSubject"))?;
     let subject_id =
         subject.get_str("id").or(owner).ok_or(DidError::Malformed("credentialSubject id"))?;
@@ -223,19 +283,23 @@ pub fn credential(value: &Value, owner: Option<&str>) -> Result<Value, DidError>
     properties.sort_by(|left, right| java_order(&left.key.value, &right.key.value));
     properties.insert(0, Member { key: Text::new("id"), value: Value::string(subject_id) });
     Ok(object(alloc::vec![
-        ("@context", value.get("@context").map(sorted_list_as_is)),
+        ("@context", value.get("@context").map(context_list)),
         ("id", Some(Value::string(&absolute_url(id, subject_id)))),
         ("type", types),
         ("issuer", Some(Value::string(issuer))),
         ("issuanceDate", text_of(value, "issuanceDate")),
         ("expirationDate", text_of(value, "expirationDate")),
         ("credentialSubject", Some(Value::Object(properties))),
-        ("proof", value.get("proof").map(|p| proof(p, issuer))),
+        ("proof", value.get("proof").map(|p| proof(p, issuer)).transpose()?),
     ]))
 }
 
 /// The normalized form of a verifiable presentation.
 pub fn presentation(value: &Value) -> Result<Value, DidError> {
+    only_known(
+        value,
+        &["@context", "id", "type", "holder", "created", "verifiableCredential", "proof"],
+    )?;
     let holder = value.get_str("holder");
     let base = holder
         .map(String::from)
@@ -268,23 +332,24 @@ pub fn presentation(value: &Value) -> Result<Value, DidError> {
         }
     };
     Ok(object(alloc::vec![
-        ("@context", value.get("@context").map(sorted_list_as_is)),
+        ("@context", value.get("@context").map(context_list)),
         ("id", value.get_str("id").map(|id| Value::string(&absolute_url(id, &base)))),
         ("type", types),
         ("holder", holder.map(Value::string)),
         ("created", text_of(value, "created")),
         ("verifiableCredential", credentials),
-        ("proof", value.get("proof").map(|p| proof(p, &base))),
+        ("proof", value.get("proof").map(|p| proof(p, &base)).transpose()?),
     ]))
 }
 
 /// The normalized form of a transfer ticket.
 pub fn ticket(value: &Value) -> Result<Value, DidError> {
+    only_known(value, &["id", "to", "txid", "proof"])?;
     let id = value.get_str("id").ok_or(DidError::Malformed("id"))?;
     Ok(object(alloc::vec![
         ("id", Some(Value::string(id))),
         ("to", text_of(value, "to")),
         ("txid", text_of(value, "txid")),
-        ("proof", proofs(value.get("proof"), id)),
+        ("proof", proofs(value.get("proof"), id)?),
     ]))
 }
