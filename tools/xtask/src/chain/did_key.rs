@@ -4,10 +4,12 @@
 //!
 //! A case is named by its DID. An entry is `valid` when the seed derives the
 //! key, the key the DID, the DID the X25519 key-agreement key, and resolving
-//! the DID gives exactly the entry's document. An entry that marks itself
-//! as an error (`didResolutionMetadata.error`, `error`, `valid: false` or
-//! `result: "invalid"`), and each DID listed in an array under a key that is
-//! no DID, must be refused.
+//! the DID gives exactly the entry's document. An entry must be refused when
+//! it marks itself as an error (`didResolutionMetadata.error`, `error`,
+//! `valid: false` or `result: "invalid"`) or states nothing to resolve to (no
+//! seed, key or document); so must each DID listed in an array under a key
+//! that is no DID. A file may also be an array of such entries (the DID in
+//! `did` or `id`) and of bare DIDs, which must be refused.
 
 use super::Case;
 use chain_verify::did_key::{self, DidKey, DidKeyError};
@@ -21,6 +23,15 @@ pub fn read(_path: &Path, text: &str) -> Option<Result<Vec<Case>, String>> {
         return None;
     }
     let file = json::parse(text).ok()?;
+    if let Some(entries) = file.as_array() {
+        let names_a_did_key = |entry: &Value| {
+            [entry.as_str(), entry.get_str("did"), entry.get_str("id")]
+                .into_iter()
+                .flatten()
+                .any(|did| did.starts_with("did:key:"))
+        };
+        return entries.iter().any(names_a_did_key).then(|| array_cases(entries));
+    }
     let members = file.members()?;
     if !members.iter().any(|member| member.key.value.starts_with("did:key:")) {
         return None;
@@ -39,14 +50,49 @@ pub fn read(_path: &Path, text: &str) -> Option<Result<Vec<Case>, String>> {
             }
             continue;
         }
-        let expected = if marks_itself_invalid(&member.value) { "invalid" } else { "valid" };
-        let got = match check_entry(name, &member.value) {
-            Ok(()) => "valid".to_string(),
-            Err(reason) => format!("invalid ({reason})"),
-        };
-        cases.push(compare(name.clone(), expected, got));
+        cases.push(entry_case(name.clone(), name, &member.value));
     }
     Some(Ok(cases))
+}
+
+/// The case of one entry: `valid` is expected only of an entry that states
+/// what the DID must resolve to (a seed, key or document) and marks no error.
+fn entry_case(name: String, did: &str, entry: &Value) -> Case {
+    let states_something =
+        ["seed", "verificationKeyPair", "didDocument"].iter().any(|key| entry.get(key).is_some());
+    let expected =
+        if states_something && !marks_itself_invalid(entry) { "valid" } else { "invalid" };
+    let got = match check_entry(did, entry) {
+        Ok(()) => "valid".to_string(),
+        Err(reason) => format!("invalid ({reason})"),
+    };
+    compare(name, expected, got)
+}
+
+/// The cases of a file that is an array of entries, each an object with the
+/// DID in `did` or `id`, or a bare DID that must be refused.
+fn array_cases(entries: &[Value]) -> Result<Vec<Case>, String> {
+    let mut cases = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        match entry {
+            Value::String(did) => {
+                let got = match DidKey::parse(&did.value) {
+                    Ok(_) => "valid".to_string(),
+                    Err(error) => format!("invalid ({})", error_name(error)),
+                };
+                cases.push(compare(format!("[{index}] {}", did.value), "invalid", got));
+            }
+            Value::Object(_) => {
+                let did = entry
+                    .get_str("did")
+                    .or_else(|| entry.get_str("id"))
+                    .ok_or_else(|| format!("entry {index} has no did"))?;
+                cases.push(entry_case(format!("[{index}] {did}"), did, entry));
+            }
+            _ => return Err(format!("entry {index} is neither a DID nor an object")),
+        }
+    }
+    Ok(cases)
 }
 
 /// Compares the verdict word only; the reason is shown when it is wrong.

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The cases of `text` if it is a file of this format.
 pub fn read(_path: &Path, text: &str) -> Option<Result<Vec<Case>, String>> {
-    if !text.contains("\"EcdsaP1363Verify\"") {
+    if !text.contains("\"EcdsaP1363Verify\"") || !text.contains("\"secp256r1\"") {
         return None;
     }
     Some(wycheproof(text, "EcdsaP1363Verify", |group, test| {
