@@ -288,6 +288,30 @@ mod tests {
         );
     }
 
+    /// The W3C CCG vectors: every entry's DID, keys and whole document.
+    #[test]
+    fn resolves_the_method_vectors() {
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/did-key/ed25519-x25519.json"
+        ));
+        let vectors = crate::json::parse(text).expect("valid JSON");
+        let entries = vectors.members().expect("an object");
+        assert_eq!(entries.len(), 3);
+        for entry in entries {
+            let seed = entry.value.get_str("seed").expect("a seed");
+            let seed: [u8; 32] =
+                encoding::decode_hex(seed).expect("hex").try_into().expect("32 bytes");
+            let did_key = from_seed(&seed);
+            assert_eq!(did_key.did(), entry.key.value);
+            let stated = entry.value.get("didDocument").expect("a document");
+            assert!(did_key.document().to_json().same_as(stated), "{}", entry.key.value);
+            let mut other = did_key.document();
+            other.key_agreement.public_key_base58.push('1');
+            assert!(!other.to_json().same_as(stated));
+        }
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(text in "\\PC{0,80}") {

@@ -103,8 +103,14 @@ fn expected_word(expect: &Value, key: &str, yes: &str, no: &str) -> Result<Optio
 
 fn manifest_cases(folder: &Path, manifest: &Value) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for case in manifest.get("cases").and_then(Value::as_array).unwrap_or(&[]) {
         let file = case.get_str("file").ok_or("a case has no file")?;
+        // A file checked twice (another context, another time) is named
+        // `FILE (2)`, `FILE (3)`... the second and later times.
+        seen.push(file);
+        let times = seen.iter().filter(|seen| **seen == file).count();
+        let name = if times == 1 { file.to_string() } else { format!("{file} ({times})") };
         let expect = case.get("expect").ok_or("a case has no expect")?;
         let mut store = DocumentStore::new();
         for context in case.get("context").and_then(Value::as_array).unwrap_or(&[]) {
@@ -137,18 +143,18 @@ fn manifest_cases(folder: &Path, manifest: &Value) -> Result<Vec<Case>, String> 
                 expected_word(expect, "request_signature_valid", "valid", "invalid")?
             {
                 let got = verdict(&request_signature, "valid", "invalid");
-                cases.push(compare(format!("{file}#request_signature"), &expected, got));
+                cases.push(compare(format!("{name}#request_signature"), &expected, got));
             }
             if let Some(expected) =
                 expected_word(expect, "payload_document_genuine", "genuine", "not genuine")?
             {
                 let got = verdict(&payload_document, "genuine", "not genuine");
-                cases.push(compare(format!("{file}#payload_document"), &expected, got));
+                cases.push(compare(format!("{name}#payload_document"), &expected, got));
             }
             if let Some(expected) = expected_word(expect, "genuine", "genuine", "not genuine")? {
                 let both = request_signature.and(payload_document);
                 cases.push(compare(
-                    file.into(),
+                    name.clone(),
                     &expected,
                     verdict(&both, "genuine", "not genuine"),
                 ));
@@ -176,14 +182,14 @@ fn manifest_cases(folder: &Path, manifest: &Value) -> Result<Vec<Case>, String> 
         let expected = expected_word(expect, "genuine", "genuine", "not genuine")?
             .ok_or_else(|| format!("{file}: expect has no genuine"))?;
         cases.push(compare(
-            file.into(),
+            name.clone(),
             &expected,
             verdict(&check(None), "genuine", "not genuine"),
         ));
         if let (Some(now), Some(expected)) =
             (now, expected_word(expect, "valid", "valid", "invalid")?)
         {
-            let name = format!("{file}#valid at {}", case.get_str("now").unwrap_or(""));
+            let name = format!("{name}#valid at {}", case.get_str("now").unwrap_or(""));
             cases.push(compare(name, &expected, verdict(&check(Some(now)), "valid", "invalid")));
         }
     }
