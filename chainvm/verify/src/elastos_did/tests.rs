@@ -153,6 +153,16 @@ fn tampered_documents_do_not_verify() {
     );
 }
 
+/// A renamed member that normalization would have dropped (and then filled
+/// back in with its default) must not pass as the signed form.
+#[test]
+fn unknown_members_are_not_normalized_away() {
+    let store = store();
+    let renamed = altered(USER1, "\"type\":\"ECDSAsecp256r1\",\"created\":\"2021-11-20T09:55:44Z\",\"verificationMethod\":\"did:elastos:iXcR", "\"#ype\":\"ECDSAsecp256r1\",\"created\":\"2021-11-20T09:55:44Z\",\"verificationMethod\":\"did:elastos:iXcR");
+    assert_eq!(normalize::document(&value(&renamed)), Err(DidError::UnknownMember));
+    assert!(Document::parse(&renamed).and_then(|document| document.verify(&store)).is_err());
+}
+
 #[test]
 fn customized_documents_need_genuine_controllers() {
     let foo = Document::parse(FOO).expect("a vector");
