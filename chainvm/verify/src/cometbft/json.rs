@@ -10,7 +10,12 @@ use super::types::{
 };
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde_json::Value;
+pub use serde_json::Value;
+
+/// Parses JSON text (for callers that do not depend on `serde_json`).
+pub fn parse(text: &str) -> Option<Value> {
+    serde_json::from_str(text).ok()
+}
 
 /// Why JSON could not be read as CometBFT data; names the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

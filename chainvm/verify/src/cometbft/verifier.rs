@@ -194,7 +194,7 @@ fn check_block(block: &LightBlock) -> Result<(), VerificationError> {
 
 /// Verifies an ed25519 signature by the strict rules (canonical encodings,
 /// no small-order keys).
-fn verify_ed25519(
+pub fn verify_signature(
     public_key: &[u8; 32],
     message: &[u8],
     signature: &[u8],
@@ -228,7 +228,7 @@ pub fn signed_power(block: &LightBlock, set: &ValidatorSet) -> Result<u64, Verif
             continue;
         };
         let sign_bytes = commit.vote_of(signature, chain_id).sign_bytes();
-        verify_ed25519(&validator.public_key, &sign_bytes, &signature.signature)?;
+        verify_signature(&validator.public_key, &sign_bytes, &signature.signature)?;
         if signature.flag == BlockIdFlag::Commit {
             power = power
                 .checked_add(validator.voting_power)
