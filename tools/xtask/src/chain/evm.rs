@@ -72,17 +72,25 @@ fn check_header_file(value: &Value) -> Result<(), String> {
     if let Some(rlp_text) = value.get("expected_rlp").and_then(Value::as_str) {
         let expected_rlp = json::data(rlp_text, "expected_rlp").map_err(describe)?;
         if expected_rlp != encoded {
-            return Err(format!("the header's RLP {} is not expected_rlp", hex(&encoded)));
+            return Err(format!(
+                "{HEADER_HASH_MISMATCH}: the header's RLP {} is not expected_rlp",
+                hex(&encoded)
+            ));
         }
         let decoded =
             Header::decode(&expected_rlp).map_err(|error| format!("expected_rlp: {error:?}"))?;
         if decoded != header {
-            return Err("expected_rlp does not decode to the header".into());
+            return Err(format!(
+                "{HEADER_HASH_MISMATCH}: expected_rlp does not decode to the header"
+            ));
         }
     }
     if let Some(count) = value.get("field_count").and_then(Value::as_u64) {
         if header.field_count() as u64 != count {
-            return Err(format!("the header has {} fields, not {count}", header.field_count()));
+            return Err(format!(
+                "{HEADER_HASH_MISMATCH}: the header has {} fields, not {count}",
+                header.field_count()
+            ));
         }
     }
     if computed != expected {
