@@ -1,17 +1,30 @@
-//! The chain VM, as a skeleton: it boots on the guest runtime, lists its
-//! channels and answers every ping with a pong, forever.
+//! The chain VM: it owns the Elastos disk, keeps the installed dapps and
+//! their storage in the store on it, serves the `elastos` command in Linux
+//! over the `linux-control` channel (virtio-vsock packets, one per record),
+//! and decides which dapp runs in which app VM over the `app-N-chainvm`
+//! channels. The other channels get the runtime's ping answers.
 //!
-//! Keys, light-client verification, DIDs and the signing service come later
-//! (see the README).
+//! Without a disk it says so and keeps its store in memory: installed dapps
+//! then last until chainvm restarts.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
+/// chainvm's RAM, as the system manifests give it.
 #[cfg(target_os = "none")]
-guest_runtime::entry!(main);
+const MEMORY_SIZE: u64 = 32 << 20;
+
+#[cfg(target_os = "none")]
+guest_runtime::entry!(main, memory_size = MEMORY_SIZE);
 
 #[cfg(target_os = "none")]
 fn main() -> ! {
-    guest_runtime::service::run(&mut guest_runtime::service::AnswerPings)
+    // Reset the devices before anything uses RAM: a disk request of
+    // chainvm's previous life may still be in flight.
+    let devices = guest_devices::virtio::window("chainvm", "storage")
+        .map(|window| guest_devices::virtio::probe(guest_devices::virtio::slots(window)));
+    guest_runtime::heap::init();
+    let mut handler = vm::ChainHandler::start(devices);
+    guest_runtime::service::run(&mut handler)
 }
 
 /// Host stand-in: chainvm runs only inside an Elastos VM.
@@ -21,4 +34,483 @@ fn main() {
         "chainvm is an Elastos VM image: build it with --target aarch64-unknown-none-softfloat"
     );
     std::process::exit(2);
+}
+
+#[cfg(target_os = "none")]
+mod vm {
+    extern crate alloc;
+
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use chainvm::control::{Node, Service};
+    use chainvm::registry::Registry;
+    use chainvm::storage;
+    use chainvm::supervisor::{Outbox, Supervisor};
+    use core::time::Duration;
+    use elastos_control::{Endpoint, EndpointConfig, Server, ServerConfig, VmState, VmStatus};
+    use elastos_store::{BlockDevice, DeviceError, MemoryDisk, Store};
+    use guest_devices::block::Disk;
+    use guest_devices::clock::RealTimeClock;
+    use guest_devices::entropy::Entropy;
+    use guest_devices::virtio::Found;
+    use guest_runtime::channel::{Change, Channel, Channels};
+    use guest_runtime::println;
+    use guest_runtime::service::Handler;
+    use guest_runtime::supervision::{Record, RECORD_MAX};
+    use guest_runtime::time::Instant;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    /// The channel Linux's vsock device is served on.
+    const CONTROL_CHANNEL: &str = "linux-control";
+    /// Sectors of the store kept in memory when there is no disk (8 MiB).
+    const MEMORY_DISK_SECTORS: u64 = 16 * 1024;
+    /// The largest package the control service takes (the format's
+    /// maximum is 16 MiB; chainvm holds a package twice while installing).
+    const MAX_PACKAGE: usize = 8 << 20;
+    /// How soon to look again while something waits for room in a ring.
+    const RETRY: Duration = Duration::from_millis(2);
+    /// The largest vsock packet: header and 4 KiB of payload.
+    const PACKET_MAX: usize = 44 + 4096;
+
+    /// The store's device: the virtio disk, or memory. One lives for the
+    /// whole of chainvm's life, so the size of the larger does not matter.
+    #[allow(clippy::large_enum_variant, reason = "a single value, made once")]
+    enum StoreDisk {
+        Virtio(Disk),
+        Memory(MemoryDisk),
+    }
+
+    impl BlockDevice for StoreDisk {
+        fn sector_count(&self) -> u64 {
+            match self {
+                Self::Virtio(disk) => disk.capacity(),
+                Self::Memory(disk) => disk.sector_count(),
+            }
+        }
+
+        fn read(&mut self, sector: u64, buffer: &mut [u8]) -> Result<(), DeviceError> {
+            match self {
+                Self::Virtio(disk) => disk.read(sector, buffer).map_err(|_| DeviceError::Io),
+                Self::Memory(disk) => disk.read(sector, buffer),
+            }
+        }
+
+        fn write(&mut self, sector: u64, buffer: &[u8]) -> Result<(), DeviceError> {
+            match self {
+                Self::Virtio(disk) => disk.write(sector, buffer).map_err(|_| DeviceError::Io),
+                Self::Memory(disk) => disk.write(sector, buffer),
+            }
+        }
+
+        fn flush(&mut self) -> Result<(), DeviceError> {
+            match self {
+                Self::Virtio(disk) => disk.flush().map_err(|_| DeviceError::Io),
+                Self::Memory(disk) => disk.flush(),
+            }
+        }
+    }
+
+    /// The records to app VMs, through their channels.
+    struct AppChannels<'a> {
+        channels: &'a mut Channels,
+        /// Channel index of each slot.
+        slots: &'a [usize],
+        /// Slots whose doorbell must ring.
+        rang: u32,
+    }
+
+    impl Outbox for AppChannels<'_> {
+        fn send(&mut self, slot: usize, record: &[u8]) -> bool {
+            let Some(&index) = self.slots.get(slot) else { return false };
+            let Some(channel) = self.channels.get_mut(index) else { return false };
+            if !channel.is_up() || channel.send(record).is_err() {
+                return false;
+            }
+            self.rang |= 1 << slot;
+            true
+        }
+    }
+
+    impl AppChannels<'_> {
+        fn ring(&mut self) {
+            for (slot, &index) in self.slots.iter().enumerate() {
+                if self.rang & (1 << slot) != 0 {
+                    if let Some(channel) = self.channels.get_mut(index) {
+                        let _ = channel.notify();
+                    }
+                }
+            }
+            self.rang = 0;
+        }
+    }
+
+    /// chainvm's additions to the serving loop.
+    pub struct ChainHandler {
+        node: Node<StoreDisk>,
+        endpoint: Endpoint,
+        server: Server<elastos_control::ConnectionId>,
+        /// A packet to Linux that did not fit the ring yet.
+        held_packet: Option<Vec<u8>>,
+        random: Option<ChaCha20Rng>,
+        clock: Option<RealTimeClock>,
+        /// Channel index of each app slot, once found.
+        slots: Vec<usize>,
+        /// Wanted dapps have been started after boot.
+        autostarted: bool,
+        record: Vec<u8>,
+    }
+
+    impl ChainHandler {
+        /// Sets up the disk, the store and the entropy; says what is missing.
+        pub fn start(devices: Option<Found>) -> Self {
+            let mut found = devices.unwrap_or_default();
+            let random = match found.entropy.take().map(|(_, transport)| Entropy::new(transport)) {
+                Some(Ok(mut entropy)) => {
+                    let mut seed = [0u8; 32];
+                    match entropy.fill(&mut seed) {
+                        Ok(()) => Some(ChaCha20Rng::from_seed(seed)),
+                        Err(error) => {
+                            println!("no entropy: {error}; dapps cannot be started");
+                            None
+                        }
+                    }
+                }
+                _ => {
+                    println!("no entropy device; dapps cannot be started");
+                    None
+                }
+            };
+            let clock =
+                guest_devices::virtio::window("chainvm", "clock").and_then(RealTimeClock::probe);
+            let store = open_store(found.block.take().map(|(_, transport)| transport));
+            Self {
+                node: Node {
+                    registry: Registry::new(store),
+                    supervisor: Supervisor::new(&[]),
+                    identity: String::new(),
+                    vms: Vec::new(),
+                },
+                endpoint: Endpoint::new(EndpointConfig::default()),
+                server: Server::new(ServerConfig { max_frame: MAX_PACKAGE + 4096 }),
+                held_packet: None,
+                random,
+                clock,
+                slots: Vec::new(),
+                autostarted: false,
+                record: alloc::vec![0u8; RECORD_MAX.max(PACKET_MAX)],
+            }
+        }
+
+        fn wall_clock_ns(&self) -> u64 {
+            self.clock.map_or(0, |clock| clock.seconds().saturating_mul(1_000_000_000))
+        }
+
+        /// Finds the app slots among the channels, the first time.
+        fn find_slots(&mut self, channels: &Channels) {
+            if !self.slots.is_empty() {
+                return;
+            }
+            let mut found: Vec<(String, usize)> = channels
+                .iter()
+                .filter_map(|channel| {
+                    let vm = channel.name().strip_suffix("-chainvm")?;
+                    vm.starts_with("app").then(|| (String::from(vm), channel.index()))
+                })
+                .collect();
+            found.sort();
+            let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+            self.node.supervisor = Supervisor::new(&names);
+            self.slots = found.iter().map(|(_, index)| *index).collect();
+        }
+
+        fn slot_of_channel(&self, index: usize) -> Option<usize> {
+            self.slots.iter().position(|&slot| slot == index)
+        }
+
+        /// Takes Linux's packets, serves the control protocol and sends the
+        /// answers; returns whether packets wait for room.
+        fn serve_linux(&mut self, channels: &mut Channels) -> bool {
+            let Some(channel) =
+                channels.iter_mut().find(|channel| channel.name() == CONTROL_CHANNEL)
+            else {
+                return false;
+            };
+            if !channel.is_up() {
+                return false;
+            }
+            let mut received = false;
+            for _ in 0..64 {
+                match channel.receive(&mut self.record) {
+                    Ok(Some(length)) => {
+                        received = true;
+                        let _ = self.endpoint.receive(&self.record[..length]);
+                    }
+                    _ => break,
+                }
+            }
+            let index = channel.index();
+            if received {
+                // Ring the hypervisor's side so it takes what the ring freed.
+                let _ = channel.notify();
+            }
+            self.serve_control(channels);
+            self.complete_tickets(channels);
+            self.transmit(channels, index)
+        }
+
+        fn serve_control(&mut self, channels: &mut Channels) {
+            let wall_clock_ns = self.wall_clock_ns();
+            let random = &mut self.random;
+            let mut seed = || {
+                let mut seed = [0u8; 32];
+                if let Some(random) = random.as_mut() {
+                    random.fill_bytes(&mut seed);
+                }
+                seed
+            };
+            let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
+            let mut service = Service {
+                node: &mut self.node,
+                outbox: &mut outbox,
+                seed: &mut seed,
+                wall_clock_ns,
+            };
+            self.server.poll(&mut self.endpoint, &mut service);
+            outbox.ring();
+        }
+
+        /// Answers the requests whose runs have started or stopped.
+        fn complete_tickets(&mut self, channels: &mut Channels) {
+            let completions = self.node.supervisor.take_completions();
+            if completions.is_empty() {
+                return;
+            }
+            for (name, ticket, result) in completions {
+                let answer = self.node.completion(&name, result);
+                self.server.complete(ticket, answer);
+            }
+            self.serve_control(channels);
+        }
+
+        /// Sends the endpoint's packets to Linux; returns whether one waits
+        /// for room.
+        fn transmit(&mut self, channels: &mut Channels, index: usize) -> bool {
+            let Some(channel) = channels.get_mut(index) else { return false };
+            let mut sent = false;
+            let mut waiting = false;
+            loop {
+                let packet = match self.held_packet.take() {
+                    Some(packet) => packet,
+                    None => {
+                        let mut buffer = alloc::vec![0u8; PACKET_MAX];
+                        match self.endpoint.poll_transmit(&mut buffer) {
+                            Some(length) => {
+                                buffer.truncate(length);
+                                buffer
+                            }
+                            None => break,
+                        }
+                    }
+                };
+                if channel.send(&packet).is_err() {
+                    self.held_packet = Some(packet);
+                    waiting = true;
+                    break;
+                }
+                sent = true;
+            }
+            if sent {
+                let _ = channel.notify();
+            }
+            waiting
+        }
+
+        /// Takes the app VMs' records and answers their storage requests.
+        fn serve_apps(&mut self, channels: &mut Channels) {
+            for slot in 0..self.slots.len() {
+                let index = self.slots[slot];
+                for _ in 0..64 {
+                    let Some(channel) = channels.get_mut(index) else { break };
+                    if !channel.is_up() {
+                        break;
+                    }
+                    let length = match channel.receive(&mut self.record) {
+                        Ok(Some(length)) => length,
+                        _ => break,
+                    };
+                    let Ok(record) = Record::decode(&self.record[..length]) else {
+                        continue;
+                    };
+                    let policies = self.node.registry.restart_policies();
+                    let request =
+                        self.node.supervisor.record(slot, &record, |name| policy(&policies, name));
+                    if let Some(request) = request {
+                        let (status, value) = storage::answer(&mut self.node.registry, &request);
+                        let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
+                        self.node.supervisor.answer(&request, status, &value, &mut outbox);
+                        outbox.ring();
+                    }
+                }
+            }
+        }
+
+        /// Starts the dapps that should run: those running when the machine
+        /// stopped (once, at boot) and those waiting for a restart.
+        fn start_waiting(&mut self, channels: &mut Channels) {
+            let mut names = self.node.supervisor.restarts_pending();
+            if !self.autostarted && self.node.supervisor.idle_slot().is_some() {
+                self.autostarted = true;
+                for name in self.node.registry.names() {
+                    if self.node.registry.wanted_running(&name) && !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            for name in names {
+                if self.node.supervisor.idle_slot().is_none() || self.random.is_none() {
+                    break;
+                }
+                let mut seed = [0u8; 32];
+                if let Some(random) = self.random.as_mut() {
+                    random.fill_bytes(&mut seed);
+                }
+                let wall_clock_ns = self.wall_clock_ns();
+                let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
+                if let Err(error) =
+                    self.node.start_dapp(&name, None, &mut outbox, seed, wall_clock_ns)
+                {
+                    println!("could not start {name}: {error}");
+                }
+                outbox.ring();
+            }
+        }
+
+        fn update_vm_states(&mut self, channels: &Channels) {
+            let netvm_up =
+                channels.iter().any(|channel| channel.name() == "netvm-chainvm" && channel.is_up());
+            let linux_up =
+                channels.iter().any(|channel| channel.name() == CONTROL_CHANNEL && channel.is_up());
+            let state = |up: bool| if up { VmState::Running } else { VmState::Stopped };
+            self.node.vms = alloc::vec![
+                VmStatus {
+                    name: "linux".into(),
+                    state: state(linux_up),
+                    slot: None,
+                    dapp: None,
+                    restarts: 0
+                },
+                VmStatus {
+                    name: "netvm".into(),
+                    state: state(netvm_up),
+                    slot: None,
+                    dapp: None,
+                    restarts: 0
+                },
+                VmStatus {
+                    name: "chainvm".into(),
+                    state: VmState::Running,
+                    slot: None,
+                    dapp: None,
+                    restarts: 0
+                },
+            ];
+        }
+    }
+
+    /// The restart policy of `name` among `policies`.
+    fn policy(
+        policies: &[(String, elastos_package::RestartPolicy)],
+        name: &str,
+    ) -> Option<elastos_package::RestartPolicy> {
+        policies.iter().find(|(candidate, _)| candidate == name).map(|(_, policy)| *policy)
+    }
+
+    /// Opens the store on the disk, formatting a blank one; falls back to
+    /// memory without a disk. A damaged store is reported and not formatted.
+    fn open_store(transport: Option<guest_devices::virtio::Transport>) -> Store<StoreDisk> {
+        let memory = || {
+            Store::format(StoreDisk::Memory(MemoryDisk::new(MEMORY_DISK_SECTORS)))
+                .expect("a blank memory disk formats")
+        };
+        let Some(transport) = transport else {
+            println!("no disk: installed dapps last until chainvm restarts");
+            return memory();
+        };
+        let disk = match Disk::new(transport) {
+            Ok(disk) => disk,
+            Err(error) => {
+                println!("the disk cannot be used ({error}): installed dapps last until chainvm restarts");
+                return memory();
+            }
+        };
+        let sectors = disk.capacity();
+        let mut disk = StoreDisk::Virtio(disk);
+        match Store::open(&mut disk) {
+            Ok(_) => {}
+            Err(elastos_store::Error::Blank) => {
+                println!("a blank disk of {} MiB: formatting the Elastos store", sectors >> 11);
+                if let Err(error) = Store::format(&mut disk) {
+                    println!("the disk cannot be formatted ({error}): the store is in memory");
+                    return memory();
+                }
+            }
+            Err(error) => {
+                println!("the Elastos disk is not usable: {error}; it is left untouched and the store is in memory");
+                return memory();
+            }
+        }
+        match Store::open(disk) {
+            Ok(store) => {
+                let health = store.health();
+                if !health.is_clean() {
+                    println!("the Elastos store was repaired: {health:?}");
+                }
+                store
+            }
+            Err(error) => {
+                println!("the Elastos disk is not usable: {error}; the store is in memory");
+                memory()
+            }
+        }
+    }
+
+    impl Handler for ChainHandler {
+        fn claims(&self, channel: &Channel) -> bool {
+            channel.name() == CONTROL_CHANNEL
+                || channel.name().ends_with("-chainvm") && channel.name().starts_with("app")
+        }
+
+        fn channel_changed(&mut self, channel: &Channel, change: Change) {
+            if channel.name() == CONTROL_CHANNEL {
+                // Linux's transport was reset: its connections are gone.
+                self.endpoint = Endpoint::new(EndpointConfig::default());
+                self.server = Server::new(ServerConfig { max_frame: MAX_PACKAGE + 4096 });
+                self.held_packet = None;
+                return;
+            }
+            let _ = change;
+            // Down or up again with a new epoch: whatever the app VM ran is
+            // over; it says `idle` when it is ready again.
+            if let Some(slot) = self.slot_of_channel(channel.index()) {
+                let policies = self.node.registry.restart_policies();
+                self.node.supervisor.channel_down(slot, |name| policy(&policies, name));
+            }
+        }
+
+        fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
+            self.find_slots(channels);
+            self.update_vm_states(channels);
+            self.serve_apps(channels);
+            self.start_waiting(channels);
+            let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
+            self.node.supervisor.pump(&mut outbox);
+            outbox.ring();
+            let waiting = self.serve_linux(channels);
+            for notice in self.node.supervisor.take_notices() {
+                println!("{notice}");
+            }
+            (waiting || self.node.supervisor.is_loading()).then(|| now + RETRY)
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The devices an Elastos VM may own, on virtio-mmio: probing the slots of
 //! its device window ([`virtio`]), the DMA glue virtio-drivers needs, with
 //! physical addresses from `MEMORY_INFO` ([`hal`], [`dma`], [`memory`]),
-//! the entropy device ([`entropy`]) and the block device ([`block`]).
+//! the entropy device ([`entropy`]), the block device ([`block`]) and the
+//! real-time clock ([`clock`]).
 //!
 //! netvm owns the NIC and an entropy device; chainvm owns the disk and an
 //! entropy device. The pure parts build on the host too, where `cargo test
@@ -11,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod block;
+pub mod clock;
 pub mod dma;
 pub mod entropy;
 #[cfg(target_os = "none")]

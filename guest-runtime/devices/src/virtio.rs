@@ -153,7 +153,8 @@ mod tests {
     #[test]
     fn every_system_gives_the_elastos_vms_the_same_windows() {
         for system in [&SYSTEM, &TEST] {
-            for (machine, name) in [("netvm", "nic")] {
+            for (machine, name) in [("netvm", "nic"), ("chainvm", "storage"), ("chainvm", "clock")]
+            {
                 let machine = &system.machines[system.machine_index(machine).unwrap()];
                 let device = machine.devices.iter().find(|device| device.name == name).unwrap();
                 assert_eq!(Some(device), window(machine.name, name), "{}", system.name);

@@ -11,9 +11,9 @@ const TARGET_CRATES: [&str; 5] =
     ["elastos-hypervisor", "test-guest", "guest-runtime", "netvm", "chainvm"];
 
 /// Bare-metal crates with no host build (their code is all EL1 or EL2).
-/// `guest-runtime` and `netvm` are bare-metal too, but their pure parts test
+/// `guest-runtime`, `netvm` and `chainvm` are bare-metal too, but their pure parts test
 /// on the host.
-const TARGET_ONLY_CRATES: [&str; 3] = ["elastos-hypervisor", "test-guest", "chainvm"];
+const TARGET_ONLY_CRATES: [&str; 2] = ["elastos-hypervisor", "test-guest"];
 
 /// The flat guest images the build makes, by the image name the manifests use.
 pub const GUEST_IMAGES: [&str; 4] = ["test-guest", "netvm", "chainvm", "app"];
