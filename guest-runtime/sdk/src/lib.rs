@@ -34,8 +34,10 @@ mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
-pub use elastos_host_api::{event::MessageStatus, LogLevel, Status};
-use elastos_host_api::{event::EVENT_MAX, keys, KeyKind, IDENTITY_MAX, SIGNATURE_MAX, VALUE_MAX};
+pub use elastos_host_api::{
+    event::MessageStatus, LogLevel, Status, BODY_MAX, KEY_MAX, NAME_MAX, VALUE_MAX,
+};
+use elastos_host_api::{event::EVENT_MAX, keys, KeyKind, IDENTITY_MAX, SIGNATURE_MAX};
 use std::time::Duration;
 
 /// The number the runtime gives a sent message; its receipt carries it.
@@ -113,6 +115,7 @@ macro_rules! error {
 #[macro_export]
 macro_rules! main {
     ($function:path) => {
+        /// The dapp's entry: the runtime calls it once.
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn elastos_main() {
