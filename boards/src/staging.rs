@@ -24,6 +24,24 @@ use crate::test_guest::PARAMETER_PAGE_FROM_END;
 /// The most bytes of parameters a VM can be given: its parameter page.
 pub const PARAMETER_PAGE_SIZE: usize = PARAMETER_PAGE_FROM_END as usize;
 
+/// The QEMU arguments that give chainvm the disk image at `path` as the
+/// Elastos disk (a raw image; QEMU's default write-back cache honours the
+/// flushes the store relies on).
+pub fn disk_arguments(path: &str) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!("file={path},if=none,format=raw,id=elastos-disk"),
+        "-device".into(),
+        format!(
+            "virtio-blk-device,drive=elastos-disk,bus=virtio-mmio-bus.{}",
+            crate::qemu_virt::virtio_slots::ELASTOS_DISK
+        ),
+    ]
+}
+
+/// The size of a new Elastos disk image: 64 MiB.
+pub const DISK_SIZE: u64 = 64 << 20;
+
 /// What a Linux VM boots.
 pub struct LinuxImages<'a> {
     /// An arm64 Linux `Image`.

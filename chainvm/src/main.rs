@@ -54,6 +54,7 @@ mod vm {
     use guest_devices::entropy::Entropy;
     use guest_devices::virtio::Found;
     use guest_runtime::channel::{Change, Channel, Channels};
+    use guest_runtime::message::Message;
     use guest_runtime::println;
     use guest_runtime::service::Handler;
     use guest_runtime::supervision::{Record, RECORD_MAX};
@@ -339,6 +340,16 @@ mod vm {
                         Ok(Some(length)) => length,
                         _ => break,
                     };
+                    // The channel benchmark pings chainvm on these channels too.
+                    if let Ok(Message::Ping(payload)) = Message::decode(&self.record[..length]) {
+                        let mut pong = alloc::vec![0u8; payload.len() + 1];
+                        if let Ok(pong_length) = Message::Pong(payload).encode(&mut pong) {
+                            if channel.send(&pong[..pong_length]).is_ok() {
+                                let _ = channel.notify();
+                            }
+                        }
+                        continue;
+                    }
                     let Ok(record) = Record::decode(&self.record[..length]) else {
                         continue;
                     };

@@ -79,6 +79,9 @@ pub struct SystemOptions {
     /// Peers netvm dials at start besides the manifest's
     /// (`/ip4/A.B.C.D/tcp/PORT/p2p/PEERID`), in its parameters.
     pub bootstrap: Vec<String>,
+    /// The Elastos disk image (created if missing); `None`: a fresh one for
+    /// this boot alone.
+    pub disk: Option<PathBuf>,
 }
 
 fn variable(name: &'static str) -> Result<PathBuf, SystemError> {
@@ -121,6 +124,15 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
     let path = folder.path().join("staging.bin");
     std::fs::write(&path, staging)
         .map_err(|source| SystemError::File { path: path.clone(), source })?;
+    let disk = match &options.disk {
+        Some(disk) => disk.clone(),
+        None => folder.path().join("elastos-disk.img"),
+    };
+    if !disk.exists() {
+        let created =
+            std::fs::File::create(&disk).and_then(|file| file.set_len(staging::DISK_SIZE));
+        created.map_err(|source| SystemError::File { path: disk.clone(), source })?;
+    }
     let mut artifacts = artifacts.clone();
     if options.default_system {
         let hypervisor = variable(DEFAULT_HYPERVISOR_VARIABLE)?;
@@ -152,6 +164,7 @@ pub fn boot(artifacts: &Artifacts, options: &SystemOptions) -> Result<System, cr
             path.display(),
             qemu_virt::STAGING.base
         ))
+        .arguments(staging::disk_arguments(&disk.display().to_string()))
         .arguments(options.arguments.iter().cloned())
         .spawn()?;
     Ok(System { qemu, artifacts, _staging: folder })

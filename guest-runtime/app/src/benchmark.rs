@@ -45,8 +45,8 @@ pub fn run() -> ! {
             fail(channel.name(), error);
         }
     }
-    let same_cpu = find(&channels, "app-chainvm");
-    let other_cpu = find(&channels, "app-netvm");
+    let same_cpu = find(&channels, "-chainvm");
+    let other_cpu = find(&channels, "-netvm");
     // The peers start when they start: wait for both channels.
     let start = Instant::now();
     while !channels.iter().all(|channel| channel.is_up()) {
@@ -82,11 +82,13 @@ fn fail(what: &str, why: impl core::fmt::Display) -> ! {
     hypercall::stop_failed()
 }
 
-fn find(channels: &Channels, name: &str) -> usize {
+/// The index of the channel whose name ends with `suffix` (`-chainvm`).
+fn find(channels: &Channels, suffix: &str) -> usize {
     channels
         .iter()
-        .position(|channel| channel.name() == name)
-        .unwrap_or_else(|| fail(name, "no such channel"))
+        .find(|channel| channel.name().ends_with(suffix))
+        .map(|channel| channel.index())
+        .unwrap_or_else(|| fail(suffix, "no such channel"))
 }
 
 /// Sends `message`, ringing the peer and waiting while the ring is full.

@@ -132,7 +132,7 @@ const APP_BENCHMARK: u64 = 1;
 fn channels(images: &Images, cpu: &str) -> Result<String> {
     let system = crate::machine::system("system")?;
     let staging =
-        only(system, images, &[("netvm", None), ("chainvm", None), ("app", Some(APP_BENCHMARK))])?;
+        only(system, images, &[("netvm", None), ("chainvm", None), ("app-1", Some(APP_BENCHMARK))])?;
     let staging_path = workspace_root().join("target/elastos/bench-channels-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut line = machine_arguments(cpu, &images.hypervisor)?;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Crates that build for the bare-metal target, not the host.
-const TARGET_CRATES: [&str; 5] =
-    ["elastos-hypervisor", "test-guest", "guest-runtime", "netvm", "chainvm"];
+const TARGET_CRATES: [&str; 6] =
+    ["elastos-hypervisor", "test-guest", "guest-runtime", "app-vm", "netvm", "chainvm"];
 
 /// Bare-metal crates with no host build (their code is all EL1 or EL2).
 /// `guest-runtime`, `netvm` and `chainvm` are bare-metal too, but their pure parts test

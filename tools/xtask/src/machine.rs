@@ -5,7 +5,7 @@ use crate::build::{workspace_root, Images};
 use crate::environment::{run_checked, step};
 use crate::{Error, Result};
 use boards::boot_image::IndexError;
-use boards::qemu_virt;
+use boards::qemu_virt::{self, virtio_slots};
 use boards::staging::{self, LinuxImages};
 use boards::test_guest::Scenario;
 use boards::{System, VirtualMachine, VirtualMachineKind};
@@ -53,6 +53,10 @@ pub struct MachineOptions {
     /// none.
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_P2P_PORT)]
     pub p2p_port: u16,
+    /// The Elastos disk image (raw; created, 64 MiB, if missing). Default:
+    /// target/elastos/elastos-disk.img.
+    #[arg(long, value_name = "PATH")]
+    pub disk: Option<PathBuf>,
     /// A peer netvm dials at start, after the manifest's: /ip4/A.B.C.D/tcp/PORT/p2p/PEERID or
     /// /dns4/NAME/tcp/PORT/p2p/PEERID. Repeatable.
     #[arg(long = "bootstrap", value_name = "MULTIADDR")]
@@ -72,6 +76,7 @@ impl Default for MachineOptions {
             no_linux: false,
             qemu_arguments: Vec::new(),
             p2p_port: DEFAULT_P2P_PORT,
+            disk: None,
             bootstrap: Vec::new(),
         }
     }
@@ -135,17 +140,18 @@ pub fn machine_arguments(cpu: &str, hypervisor: &Path) -> Result<Vec<String>> {
         &format!("{}M", qemu_virt::RAM.size >> 20),
         "-kernel",
         &hypervisor.display().to_string(),
-        // Modern (virtio 1.x) transports. The first virtio device lands in the
-        // highest virtio-mmio slot (31), the next in slot 30: the page of
-        // slots 24 to 31 that the manifest gives netvm.
+        // Modern (virtio 1.x) transports, each on the slot inside its owner's
+        // device window (`qemu_virt::virtio_slots`).
         "-global",
         "virtio-mmio.force-legacy=false",
         "-netdev",
         "user,id=net0",
         "-device",
-        "virtio-net-device,netdev=net0",
+        &format!("virtio-net-device,netdev=net0,bus=virtio-mmio-bus.{}", virtio_slots::NETVM_NIC),
         "-device",
-        "virtio-rng-device",
+        &format!("virtio-rng-device,bus=virtio-mmio-bus.{}", virtio_slots::NETVM_ENTROPY),
+        "-device",
+        &format!("virtio-rng-device,bus=virtio-mmio-bus.{}", virtio_slots::CHAINVM_ENTROPY),
     ]
     .map(String::from)
     .to_vec())
@@ -300,6 +306,26 @@ pub fn netdev(system: &System, p2p_port: u16) -> String {
     }
 }
 
+/// The disk image `options` boot with.
+pub fn disk_path(options: &MachineOptions) -> PathBuf {
+    options.disk.clone().unwrap_or_else(|| workspace_root().join("target/elastos/elastos-disk.img"))
+}
+
+/// Creates the disk image at `path` (sparse, [`staging::DISK_SIZE`]) unless
+/// it exists.
+pub fn ensure_disk(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let file_error = |source| Error::File { path: path.display().to_string(), source };
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(file_error)?;
+    }
+    step(&format!("creating the Elastos disk {}", path.display()));
+    let file = std::fs::File::create(path).map_err(file_error)?;
+    file.set_len(staging::DISK_SIZE).map_err(file_error)
+}
+
 /// Where `run` writes its staging image.
 pub fn staging_path() -> PathBuf {
     workspace_root().join("target/elastos/staging.bin")
@@ -317,6 +343,7 @@ pub fn prepare(
         staging_image(system(&options.system)?, images, &scenarios, linux, &options.bootstrap)?;
     let path = staging_path();
     write_file(&path, &staging)?;
+    ensure_disk(&disk_path(options))?;
     command_line(options, images)
 }
 
@@ -330,6 +357,7 @@ pub fn command_line(options: &MachineOptions, images: &Images) -> Result<Vec<Str
         line[position + 1] = netdev(system, options.p2p_port);
     }
     line.extend(staging_arguments(&staging_path()));
+    line.extend(staging::disk_arguments(&disk_path(options).display().to_string()));
     line.extend(options.qemu_arguments.iter().cloned());
     line.push("-nographic".into());
     Ok(line)
