@@ -536,8 +536,8 @@ impl Machine {
             }
             devices.uart = VirtualUart::new();
             devices.uart_line = false;
-            for (slot, fresh) in self.network.iter().zip(network_devices(self.description)) {
-                *slot.lock() = fresh;
+            for (slot, position) in self.network.iter().zip(0..) {
+                *slot.lock() = network_device(self.description, position);
             }
         }
         for attention in &self.attention {
@@ -628,7 +628,9 @@ pub fn create_all() {
                 uart: VirtualUart::new(),
                 uart_line: false,
             }),
-            network: network_devices(description).map(Mutex::new),
+            // Filled one device at a time below: the devices are large, and
+            // building them all on the stack at once would overflow it.
+            network: [const { Mutex::new(None) }; crate::virtio_devices::MAX_DEVICES],
             vcpus: [const {
                 VcpuControl {
                     power: AtomicU8::new(Power::Off as u8),
@@ -643,6 +645,9 @@ pub fn create_all() {
             hypercall_budget: Mutex::new(crate::hypercall::Budget::full()),
             counter_offset: AtomicU64::new(0),
         });
+        for (slot, position) in machine.network.iter().zip(0..) {
+            *slot.lock() = network_device(description, position);
+        }
         VM_STAGE2_TABLES[index].store(machine.vttbr(), Ordering::SeqCst);
         log!(
             "vm {} (vmid {}, {}{}): {} MiB of RAM at IPA {:#x} backed by {:#x}, cpus {:?}, {} channels",
@@ -670,14 +675,14 @@ pub fn create_all() {
     }
 }
 
-/// Fresh virtio devices for `description`'s channels (Linux VMs only).
-fn network_devices(
+/// A fresh virtio device for `description`'s channel number `index`, if it
+/// has one (Linux VMs only).
+fn network_device(
     description: &boards::VirtualMachine,
-) -> [Option<crate::virtio_devices::Frontend>; crate::virtio_devices::MAX_DEVICES] {
+    index: usize,
+) -> Option<crate::virtio_devices::Frontend> {
     let count = crate::virtio_devices::device_count(description);
-    core::array::from_fn(|index| {
-        (index < count).then(|| crate::virtio_devices::Frontend::new(description, index))
-    })
+    (index < count).then(|| crate::virtio_devices::Frontend::new(description, index))
 }
 
 /// Set once every VM has been built (before any starts).
