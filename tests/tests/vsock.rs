@@ -3,9 +3,14 @@
 //! slot 1, beside the network card in slot 0), whose backend is chainvm.
 //! Linux's stock driver must find it, negotiate and bind to it.
 
+use std::time::{Duration, Instant};
+
 use elastos_tests::shell::{shell, wait_for_shell, COMMAND_TIMEOUT};
 use elastos_tests::system::LINUX_COMMAND_LINE;
-use elastos_tests::{artifacts, boot, Error, SystemOptions};
+use elastos_tests::{artifacts, boot, Error, Qemu, SystemOptions};
+
+/// How long chainvm may take to go down and come back.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Device status bit `DRIVER_OK`.
 const DRIVER_OK: u32 = 4;
@@ -42,27 +47,37 @@ fn parse_devices(listing: &str) -> Vec<VirtioDevice> {
         .collect()
 }
 
-#[test]
-fn linux_binds_its_driver_to_the_vsock_device() -> Result<(), Error> {
-    let artifacts = artifacts()?;
-    let options = SystemOptions {
+/// The default system with Linux and the Elastos VMs, named `name` on the
+/// console echo.
+fn default_system(name: &str) -> SystemOptions {
+    SystemOptions {
         default_system: true,
         elastos: true,
         linux_command_line: Some(LINUX_COMMAND_LINE.into()),
-        name: "vsock".into(),
+        name: name.into(),
         ..SystemOptions::default()
-    };
-    let system = boot(&artifacts, &options)?;
-    let qemu = &system.qemu;
-    wait_for_shell(qemu)?;
+    }
+}
 
+/// Linux's virtio devices, read from sysfs in its shell.
+fn linux_devices(qemu: &Qemu) -> Result<(Vec<VirtioDevice>, String), Error> {
     let listing = shell(
         qemu,
         "for device in /sys/bus/virtio/devices/*; do \
          echo \"$(cat $device/device) $(basename \"$(readlink $device/driver)\") \
          $(cat $device/status)\"; done",
     )?;
-    let devices = parse_devices(&listing);
+    Ok((parse_devices(&listing), listing))
+}
+
+#[test]
+fn linux_binds_its_driver_to_the_vsock_device() -> Result<(), Error> {
+    let artifacts = artifacts()?;
+    let system = boot(&artifacts, &default_system("vsock"))?;
+    let qemu = &system.qemu;
+    wait_for_shell(qemu)?;
+
+    let (devices, listing) = linux_devices(qemu)?;
     assert_eq!(devices.len(), 2, "one network card and one socket device:\n{listing}");
     for (id, driver) in [(1, "virtio_net"), (19, "vmw_vsock_virtio_transport")] {
         let device = devices.iter().find(|device| device.id == id).unwrap_or_else(|| {
@@ -82,6 +97,51 @@ fn linux_binds_its_driver_to_the_vsock_device() -> Result<(), Error> {
     qemu.write_console(b"poweroff -f\n")?;
     let status = qemu.wait_exit(COMMAND_TIMEOUT)?;
     assert!(status.success(), "{status}: {}", qemu.console());
+    Ok(())
+}
+
+#[test]
+fn linux_gets_a_transport_reset_when_chainvm_comes_back() -> Result<(), Error> {
+    let artifacts = artifacts()?;
+    let system = boot(&artifacts, &default_system("vsock-reset"))?;
+    let symbols = system.artifacts.hypervisor_symbols()?;
+    let qemu = &system.qemu;
+    wait_for_shell(qemu)?;
+    let resets = symbols.address("LINUX_VSOCK_RESETS")?;
+    let read_resets = || -> Result<u64, Error> {
+        let mut gdb = qemu.gdb()?;
+        gdb.set_physical_memory_mode(true)?;
+        let value = gdb.read_u64(resets)?;
+        gdb.detach()?;
+        Ok(value)
+    };
+    assert_eq!(read_resets()?, 0, "no reset before chainvm restarts");
+
+    // chainvm faults and its restart policy brings it back: the channel
+    // goes down and comes up at a new epoch.
+    let chainvm = boards::qemu_virt::systems::SYSTEM.machine_index("chainvm").unwrap();
+    let mut gdb = qemu.gdb()?;
+    gdb.set_physical_memory_mode(true)?;
+    gdb.write_memory(symbols.address("VM_INJECT_FAULT")? + chainvm as u64, &[1])?;
+    gdb.detach()?;
+    qemu.wait_for_console("vm chainvm faulted (fault injected by the debugger)", RESTART_TIMEOUT)?;
+    qemu.wait_for_console_count("channel linux-control up (epoch", 2, RESTART_TIMEOUT)?;
+
+    // Linux's driver took the reset event from its event queue, and the
+    // device still runs.
+    let deadline = Instant::now() + RESTART_TIMEOUT;
+    while read_resets()? == 0 {
+        assert!(Instant::now() < deadline, "Linux never got the transport reset");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(read_resets()?, 1, "one restart, one reset");
+    let (devices, listing) = linux_devices(qemu)?;
+    let vsock = devices.iter().find(|device| device.id == 19).expect(&listing);
+    assert_eq!(vsock.status & (DRIVER_OK | NEEDS_RESET), DRIVER_OK, "{vsock:?}");
+    assert!(!qemu.console().contains("vm linux reset"), "Linux did not reboot");
+
+    qemu.write_console(b"poweroff -f\n")?;
+    assert!(qemu.wait_exit(COMMAND_TIMEOUT)?.success());
     Ok(())
 }
 
