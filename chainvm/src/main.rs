@@ -74,6 +74,13 @@ mod vm {
     /// The largest vsock packet: header and 4 KiB of payload.
     const PACKET_MAX: usize = 44 + 4096;
 
+    /// The vsock endpoint's settings: a receive buffer of one packet's
+    /// payload, since Linux sends as much as the credit allows in one
+    /// packet and the hypervisor carries at most 4 KiB of payload each.
+    fn endpoint_config() -> EndpointConfig {
+        EndpointConfig { receive_buffer: 4096, ..EndpointConfig::default() }
+    }
+
     /// The store's device: the virtio disk, or memory. One lives for the
     /// whole of chainvm's life, so the size of the larger does not matter.
     #[allow(clippy::large_enum_variant, reason = "a single value, made once")]
@@ -166,6 +173,10 @@ mod vm {
         /// Sets up the disk, the store and the entropy; says what is missing.
         pub fn start(devices: Option<Found>) -> Self {
             let mut found = devices.unwrap_or_default();
+            if let Err(error) = guest_devices::hal::init() {
+                println!("devices off: {error}");
+                found = Found::default();
+            }
             let random = match found.entropy.take().map(|(_, transport)| Entropy::new(transport)) {
                 Some(Ok(mut entropy)) => {
                     let mut seed = [0u8; 32];
@@ -177,7 +188,11 @@ mod vm {
                         }
                     }
                 }
-                _ => {
+                Some(Err(error)) => {
+                    println!("the entropy device failed: {error}; dapps cannot be started");
+                    None
+                }
+                None => {
                     println!("no entropy device; dapps cannot be started");
                     None
                 }
@@ -192,7 +207,7 @@ mod vm {
                     identity: String::new(),
                     vms: Vec::new(),
                 },
-                endpoint: Endpoint::new(EndpointConfig::default()),
+                endpoint: Endpoint::new(endpoint_config()),
                 server: Server::new(ServerConfig { max_frame: MAX_PACKAGE + 4096 }),
                 held_packet: None,
                 random,
@@ -495,7 +510,7 @@ mod vm {
         fn channel_changed(&mut self, channel: &Channel, change: Change) {
             if channel.name() == CONTROL_CHANNEL {
                 // Linux's transport was reset: its connections are gone.
-                self.endpoint = Endpoint::new(EndpointConfig::default());
+                self.endpoint = Endpoint::new(endpoint_config());
                 self.server = Server::new(ServerConfig { max_frame: MAX_PACKAGE + 4096 });
                 self.held_packet = None;
                 return;
