@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod artifacts;
+pub mod dapps;
 pub mod elf;
 pub mod gdb;
 pub mod hostile;

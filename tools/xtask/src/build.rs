@@ -206,6 +206,15 @@ pub fn test(filter: Option<&str>) -> Result<()> {
     arguments.push('\n');
     machine::write_file(&arguments_file, arguments.as_bytes())?;
     let peer = p2p_peer(false)?;
+    step("building and signing the example dapps");
+    let dapps = crate::dapp::build_examples()?;
+    let vectors = workspace_root().join("../shared/vectors");
+    if vectors.is_dir() {
+        step(&format!("checking the chain verification vectors ({})", vectors.display()));
+        if !crate::chain::check(&[vectors])? {
+            return Err(Error::Usage("chain check: a vector got the wrong verdict".into()));
+        }
+    }
     step("running unit and QEMU tests (cargo test)");
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
@@ -222,7 +231,8 @@ pub fn test(filter: Option<&str>) -> Result<()> {
         .env("ELASTOS_GUEST_IMAGES", &images.guests)
         .env("ELASTOS_LINUX_KERNEL", &linux.image)
         .env("ELASTOS_LINUX_INITRAMFS", &linux.initramfs)
-        .env("ELASTOS_P2P_PEER", &peer);
+        .env("ELASTOS_P2P_PEER", &peer)
+        .env("ELASTOS_DAPPS", &dapps);
     run_checked(&mut tests)
 }
 

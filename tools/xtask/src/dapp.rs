@@ -128,6 +128,28 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Creates a key file at `path` with a fresh secret key; refuses to replace a file.
+/// The example dapps, built and signed with a publisher key of the
+/// workspace's own (`target/elastos/example-publisher.key`, made once) into
+/// `target/elastos/dapps/NAME.elastos`, for the tests and the benchmarks.
+/// Returns the folder.
+pub fn build_examples() -> Result<std::path::PathBuf> {
+    let root = crate::build::workspace_root();
+    let key = root.join("target/elastos/example-publisher.key");
+    if !key.exists() {
+        keygen(&key)?;
+    }
+    let folder = root.join("target/elastos/dapps");
+    std::fs::create_dir_all(&folder).map_err(file_error(&folder))?;
+    for name in EXAMPLES {
+        let source = root.join("guest-runtime/examples/dapps").join(name);
+        build(&source, &key, &folder.join(format!("{name}.elastos")))?;
+    }
+    Ok(folder)
+}
+
+/// The example dapps under `guest-runtime/examples/dapps/`.
+pub const EXAMPLES: [&str; 3] = ["chat", "notes", "compute"];
+
 fn keygen(path: &Path) -> Result<PublisherKey> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|error| DappError::Random(error.to_string()))?;
