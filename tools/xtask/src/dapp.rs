@@ -54,6 +54,9 @@ pub enum DappCommand {
         /// The package file.
         file: PathBuf,
     },
+    /// Build and sign the example dapps into target/elastos/dapps/ with the
+    /// workspace's own example publisher key.
+    Examples,
 }
 
 /// What can go wrong making keys and packages.
@@ -116,6 +119,11 @@ pub fn run(command: DappCommand) -> Result<()> {
         }
         DappCommand::Build { directory, key, out } => build(&directory, &key, &out),
         DappCommand::Inspect { file } => inspect(&file),
+        DappCommand::Examples => {
+            let folder = build_examples()?;
+            step(&format!("the example packages are in {}", folder.display()));
+            Ok(())
+        }
     }
 }
 
