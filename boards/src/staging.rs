@@ -1,8 +1,16 @@
 //! Composing the staging image of a system: which images each VM starts
 //! with. Used by `cargo xtask` and the integration tests (host only).
 //!
-//! netvm's parameter page holds UTF-8 text, at most [`PARAMETER_PAGE_SIZE`]
-//! bytes, one `KEY VALUE...` line each ending in '\n', in this order:
+//! Every Elastos VM's parameter page (the last 4 KiB of its RAM) ends with
+//! the host's flags word, 8 bytes little-endian at [`FLAGS_OFFSET`]: bit 0
+//! ([`FLAG_VERBOSE`]) makes the VM print information on the console, not
+//! only faults and warnings (`guest_runtime::parameters`). The bytes before
+//! it, at most [`PARAMETERS_MAX`], are the VM's own parameters. Without
+//! flags a VM gets no more than its own parameters (the hypervisor zeroes
+//! the rest of the page): quiet.
+//!
+//! netvm's own parameters are UTF-8 text, at most [`PARAMETERS_MAX`] bytes,
+//! one `KEY VALUE...` line each ending in '\n', in this order:
 //!
 //! ```text
 //! listen-port 4001
@@ -21,8 +29,70 @@ use crate::multiaddr::{check_bootstrap_address, MultiaddrError};
 use crate::system::{System, VirtualMachine, VirtualMachineKind};
 use crate::test_guest::PARAMETER_PAGE_FROM_END;
 
-/// The most bytes of parameters a VM can be given: its parameter page.
+/// The bytes of a VM's parameter page.
 pub const PARAMETER_PAGE_SIZE: usize = PARAMETER_PAGE_FROM_END as usize;
+/// Where an Elastos VM's flags word sits in its parameter page: the last 8
+/// bytes.
+pub const FLAGS_OFFSET: usize = PARAMETER_PAGE_SIZE - 8;
+/// The most bytes of an Elastos VM's own parameters: the page before the
+/// flags word.
+pub const PARAMETERS_MAX: usize = FLAGS_OFFSET;
+/// Flag: the VM prints information, not only faults and warnings.
+pub const FLAG_VERBOSE: u64 = 1;
+
+/// What the host asks of every Elastos VM, in the flags word of its
+/// parameter page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// Print information on the console, not only faults and warnings.
+    pub verbose: bool,
+}
+
+impl Flags {
+    /// The flags word.
+    pub fn word(self) -> u64 {
+        if self.verbose {
+            FLAG_VERBOSE
+        } else {
+            0
+        }
+    }
+}
+
+/// Whether VMs of `kind` run on the Elastos guest runtime, whose parameter
+/// page ends with the flags word.
+pub fn is_elastos(kind: VirtualMachineKind) -> bool {
+    matches!(
+        kind,
+        VirtualMachineKind::NetVm | VirtualMachineKind::ChainVm | VirtualMachineKind::App
+    )
+}
+
+/// An Elastos VM's `images` with `flags` at the end of its parameters
+/// (which are added if it had none). Without any flag set the images are
+/// returned as they are.
+pub fn with_flags(
+    mut images: Vec<(ImageKind, Vec<u8>)>,
+    flags: Flags,
+) -> Result<Vec<(ImageKind, Vec<u8>)>, ParameterError> {
+    if flags.word() == 0 {
+        return Ok(images);
+    }
+    let position = match images.iter().position(|(kind, _)| *kind == ImageKind::Parameters) {
+        Some(position) => position,
+        None => {
+            images.push((ImageKind::Parameters, Vec::new()));
+            images.len() - 1
+        }
+    };
+    let page = &mut images[position].1;
+    if page.len() > PARAMETERS_MAX {
+        return Err(ParameterError::TooLong { length: page.len() });
+    }
+    page.resize(PARAMETER_PAGE_SIZE, 0);
+    page[FLAGS_OFFSET..].copy_from_slice(&flags.word().to_le_bytes());
+    Ok(images)
+}
 
 /// The QEMU arguments that give chainvm the disk image at `path` as the
 /// Elastos disk (a raw image; QEMU's default write-back cache honours the
@@ -94,7 +164,8 @@ pub enum ParameterError {
         /// What is wrong with it.
         reason: MultiaddrError,
     },
-    /// The text is longer than the parameter page.
+    /// The parameters are longer than the page holds before its flags
+    /// word.
     TooLong {
         /// Its length in bytes.
         length: usize,
@@ -114,7 +185,7 @@ impl fmt::Display for ParameterError {
             ),
             Self::TooLong { length } => write!(
                 formatter,
-                "netvm's parameters are {length} bytes, more than its {PARAMETER_PAGE_SIZE}-byte \
+                "netvm's parameters are {length} bytes, more than the {PARAMETERS_MAX} bytes its \
                  parameter page holds: give fewer bootstrap addresses"
             ),
         }
@@ -150,7 +221,7 @@ pub fn netvm_parameters(
             text.push_str(&format!("app-channel {}\n", channel.name));
         }
     }
-    if text.len() > PARAMETER_PAGE_SIZE {
+    if text.len() > PARAMETERS_MAX {
         return Err(ParameterError::TooLong { length: text.len() });
     }
     Ok(text.into_bytes())
@@ -316,14 +387,14 @@ mod tests {
         // text starts with 17 bytes of listen-port and ends with 3 * 24 of
         // app channels.
         let line = 10 + PEER.len() + 1;
-        let fitting = (PARAMETER_PAGE_SIZE - 17 - 72) / line;
+        let fitting = (PARAMETERS_MAX - 17 - 72) / line;
         let many = vec![PEER.to_string(); fitting];
         let parameters = netvm_parameters(&SYSTEM, netvm, &many).unwrap();
         assert_eq!(parameters.len(), 17 + 72 + fitting * line);
         let more = vec![PEER.to_string(); fitting + 1];
         let error = netvm_parameters(&SYSTEM, netvm, &more).unwrap_err();
         assert_eq!(error, ParameterError::TooLong { length: 17 + 72 + (fitting + 1) * line });
-        assert!(error.to_string().contains("more than its 4096-byte parameter page"), "{error}");
+        assert!(error.to_string().contains("more than the 4088 bytes its parameter"), "{error}");
 
         let app = &SYSTEM.machines[SYSTEM.machine_index("app-1").unwrap()];
         assert_eq!(netvm_parameters(&SYSTEM, app, &[]), Err(ParameterError::NotNetVm("app-1")));
@@ -347,5 +418,56 @@ mod tests {
         let parsed = Index::parse(&staging).unwrap();
         let parameters = parsed.find(index, ImageKind::Parameters).unwrap();
         assert_eq!(parsed.bytes(&parameters), b"listen-port 4001\napp-channel app-1-netvm\napp-channel app-2-netvm\napp-channel app-3-netvm\n");
+    }
+
+    #[test]
+    fn flags_end_the_parameter_page_of_a_verbose_vm() {
+        let verbose = Flags { verbose: true };
+        // No parameters yet: a page of zeroes with the flags at its end.
+        let images = with_flags(flat_images(&[7; 16], None), verbose).unwrap();
+        assert_eq!(images[0], (ImageKind::FlatBinary, vec![7; 16]));
+        let (kind, page) = &images[1];
+        assert_eq!(*kind, ImageKind::Parameters);
+        assert_eq!(page.len(), PARAMETER_PAGE_SIZE);
+        assert!(page[..FLAGS_OFFSET].iter().all(|&byte| byte == 0));
+        assert_eq!(page[FLAGS_OFFSET..], FLAG_VERBOSE.to_le_bytes());
+
+        // The VM's own parameters stay at the start of the page.
+        let images = with_flags(flat_images(&[7; 16], Some(0x0102)), verbose).unwrap();
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[1].1[..8], 0x0102u64.to_le_bytes());
+        assert_eq!(images[1].1[FLAGS_OFFSET..], 1u64.to_le_bytes());
+        let netvm = netvm(&SYSTEM);
+        let text = netvm_parameters(&SYSTEM, netvm, &[]).unwrap();
+        let images = with_flags(netvm_images(&SYSTEM, netvm, &[7; 16], &[]).unwrap(), verbose);
+        let images = images.unwrap();
+        assert_eq!(images[1].1[..text.len()], text[..]);
+        assert_eq!(images[1].1[text.len()], 0, "the text ends at the first zero byte");
+
+        // Quiet: nothing changes.
+        let quiet = with_flags(flat_images(&[7; 16], None), Flags::default()).unwrap();
+        assert_eq!(quiet, flat_images(&[7; 16], None));
+
+        // Parameters that reach into the flags word are refused.
+        let full = flat_images_with_parameters(&[7; 16], vec![1; PARAMETERS_MAX + 1]);
+        let error = with_flags(full, verbose).unwrap_err();
+        assert_eq!(error, ParameterError::TooLong { length: PARAMETERS_MAX + 1 });
+        let fitting = flat_images_with_parameters(&[7; 16], vec![1; PARAMETERS_MAX]);
+        assert_eq!(with_flags(fitting, verbose).unwrap()[1].1.len(), PARAMETER_PAGE_SIZE);
+    }
+
+    #[test]
+    fn the_elastos_vms_are_netvm_chainvm_and_the_app_vms() {
+        let kinds: Vec<bool> = [
+            VirtualMachineKind::Linux,
+            VirtualMachineKind::NetVm,
+            VirtualMachineKind::ChainVm,
+            VirtualMachineKind::App,
+            VirtualMachineKind::Test,
+        ]
+        .into_iter()
+        .map(is_elastos)
+        .collect();
+        assert_eq!(kinds, [false, true, true, true, false]);
     }
 }

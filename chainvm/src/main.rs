@@ -43,6 +43,7 @@ mod vm {
     use alloc::string::String;
     use alloc::vec::Vec;
     use chainvm::control::{Node, Service};
+    use chainvm::keys::{self, NodeKey, Origin};
     use chainvm::registry::Registry;
     use chainvm::storage;
     use chainvm::supervisor::{Outbox, Supervisor};
@@ -54,16 +55,20 @@ mod vm {
     use guest_devices::entropy::Entropy;
     use guest_devices::virtio::Found;
     use guest_runtime::channel::{Change, Channel, Channels};
+    use guest_runtime::identity::{self as network_identity, NoKey};
     use guest_runtime::message::Message;
-    use guest_runtime::println;
     use guest_runtime::service::Handler;
-    use guest_runtime::supervision::{Record, RECORD_MAX};
+    use guest_runtime::supervision::{Record, RunState, RECORD_MAX};
     use guest_runtime::time::Instant;
+    use guest_runtime::{println, warn};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
 
     /// The channel Linux's vsock device is served on.
     const CONTROL_CHANNEL: &str = "linux-control";
+    /// The channel netvm asks for the node's public key and handshake
+    /// signatures on.
+    const NETVM_CHANNEL: &str = "netvm-chainvm";
     /// Sectors of the store kept in memory when there is no disk (8 MiB).
     const MEMORY_DISK_SECTORS: u64 = 16 * 1024;
     /// The largest package the control service takes (the format's
@@ -73,6 +78,10 @@ mod vm {
     const RETRY: Duration = Duration::from_millis(2);
     /// The largest vsock packet: header and 4 KiB of payload.
     const PACKET_MAX: usize = 44 + 4096;
+
+    /// The counter when the latest start request arrived from Linux (0:
+    /// none since the last first call), for the first call's line.
+    static START_REQUESTED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
     /// The vsock endpoint's settings: a receive buffer of one packet's
     /// payload, since Linux sends as much as the credit allows in one
@@ -167,6 +176,8 @@ mod vm {
         /// Wanted dapps have been started after boot.
         autostarted: bool,
         record: Vec<u8>,
+        /// The node's key, or why it has none.
+        node_key: Result<NodeKey, NoKey>,
     }
 
     impl ChainHandler {
@@ -174,7 +185,7 @@ mod vm {
         pub fn start(devices: Option<Found>) -> Self {
             let mut found = devices.unwrap_or_default();
             if let Err(error) = guest_devices::hal::init() {
-                println!("devices off: {error}");
+                warn!("devices off: {error}");
                 found = Found::default();
             }
             let random = match found.entropy.take().map(|(_, transport)| Entropy::new(transport)) {
@@ -183,28 +194,32 @@ mod vm {
                     match entropy.fill(&mut seed) {
                         Ok(()) => Some(ChaCha20Rng::from_seed(seed)),
                         Err(error) => {
-                            println!("no entropy: {error}; dapps cannot be started");
+                            warn!("no entropy: {error}; dapps cannot be started");
                             None
                         }
                     }
                 }
                 Some(Err(error)) => {
-                    println!("the entropy device failed: {error}; dapps cannot be started");
+                    warn!("the entropy device failed: {error}; dapps cannot be started");
                     None
                 }
                 None => {
-                    println!("no entropy device; dapps cannot be started");
+                    warn!("no entropy device; dapps cannot be started");
                     None
                 }
             };
             let clock =
                 guest_devices::virtio::window("chainvm", "clock").and_then(RealTimeClock::probe);
             let store = open_store(found.block.take().map(|(_, transport)| transport));
+            let mut registry = Registry::new(store);
+            let mut random = random;
+            let node_key = load_node_key(&mut registry, random.as_mut());
+            let identity = node_key.as_ref().map(NodeKey::did).unwrap_or_default();
             Self {
                 node: Node {
-                    registry: Registry::new(store),
+                    registry,
                     supervisor: Supervisor::new(&[]),
-                    identity: String::new(),
+                    identity,
                     vms: Vec::new(),
                 },
                 endpoint: Endpoint::new(endpoint_config()),
@@ -214,6 +229,7 @@ mod vm {
                 clock,
                 slots: Vec::new(),
                 autostarted: false,
+                node_key,
                 record: alloc::vec![0u8; RECORD_MAX.max(PACKET_MAX)],
             }
         }
@@ -255,6 +271,7 @@ mod vm {
             if !channel.is_up() {
                 return false;
             }
+            let arrived = guest_runtime::time::counter();
             let mut received = false;
             for _ in 0..64 {
                 match channel.receive(&mut self.record) {
@@ -270,7 +287,11 @@ mod vm {
                 // Ring the hypervisor's side so it takes what the ring freed.
                 let _ = channel.notify();
             }
+            let loading = self.node.supervisor.is_loading();
             self.serve_control(channels);
+            if received && !loading && self.node.supervisor.is_loading() {
+                START_REQUESTED.store(arrived, core::sync::atomic::Ordering::Relaxed);
+            }
             self.complete_tickets(channels);
             self.transmit(channels, index)
         }
@@ -368,6 +389,17 @@ mod vm {
                     let Ok(record) = Record::decode(&self.record[..length]) else {
                         continue;
                     };
+                    if let Record::State { run, state: RunState::FirstCall, .. } = record {
+                        let requested =
+                            START_REQUESTED.swap(0, core::sync::atomic::Ordering::Relaxed);
+                        if requested != 0 {
+                            println!(
+                                "run {run}: first host call start_to_first_call_ticks={} frequency={}",
+                                guest_runtime::time::counter().saturating_sub(requested),
+                                guest_runtime::time::frequency()
+                            );
+                        }
+                    }
                     let policies = self.node.registry.restart_policies();
                     let request =
                         self.node.supervisor.record(slot, &record, |name| policy(&policies, name));
@@ -406,7 +438,7 @@ mod vm {
                 if let Err(error) =
                     self.node.start_dapp(&name, None, &mut outbox, seed, wall_clock_ns)
                 {
-                    println!("could not start {name}: {error}");
+                    warn!("could not start {name}: {error}");
                 }
                 outbox.ring();
             }
@@ -444,6 +476,80 @@ mod vm {
         }
     }
 
+    impl ChainHandler {
+        /// Answers netvm's identity requests, and its pings, on its channel.
+        fn serve_netvm(&mut self, channels: &mut Channels) {
+            let Some(channel) = channels.iter_mut().find(|channel| channel.name() == NETVM_CHANNEL)
+            else {
+                return;
+            };
+            if !channel.is_up() {
+                return;
+            }
+            let mut answered = false;
+            for _ in 0..64 {
+                let length = match channel.receive(&mut self.record) {
+                    Ok(Some(length)) => length,
+                    _ => break,
+                };
+                let received = &self.record[..length];
+                let mut answer = alloc::vec![0u8; length.max(network_identity::RECORD_MAX) + 1];
+                let answer_length = if let Ok(Message::Ping(payload)) = Message::decode(received) {
+                    Message::Pong(payload).encode(&mut answer).ok()
+                } else if let Ok(record) = network_identity::Record::decode(received) {
+                    keys::answer_netvm(self.node_key.as_ref().map_err(|reason| *reason), &record)
+                        .and_then(|reply| reply.encode(&mut answer).ok())
+                } else {
+                    None
+                };
+                if let Some(answer_length) = answer_length {
+                    // A full ring drops the answer: netvm asks again.
+                    answered |= channel.send(&answer[..answer_length]).is_ok();
+                }
+            }
+            if answered {
+                let _ = channel.notify();
+            }
+        }
+    }
+
+    /// The node's key from the store, made from `random` on the first start.
+    /// A damaged key file is reported and leaves the node without identity.
+    fn load_node_key(
+        registry: &mut Registry<StoreDisk>,
+        random: Option<&mut ChaCha20Rng>,
+    ) -> Result<NodeKey, NoKey> {
+        let fresh = || {
+            random.map(|random| {
+                let mut secret = [0u8; 32];
+                random.fill_bytes(&mut secret);
+                secret
+            })
+        };
+        match NodeKey::load_or_create(registry.store(), fresh) {
+            Ok(Some((key, origin))) => {
+                let origin = match origin {
+                    Origin::Loaded => "loaded from the store",
+                    Origin::Created => "made on this first start and kept in the store",
+                };
+                println!("identity: {} ({origin})", key.did());
+                Ok(key)
+            }
+            Ok(None) => {
+                println!("identity: no entropy to make the node key: the node has no identity");
+                Err(NoKey::NoEntropy)
+            }
+            Err(error @ keys::KeyError::Damaged(_)) => {
+                println!("identity: {error}");
+                Err(NoKey::Damaged)
+            }
+            Err(error) => {
+                println!("identity: {error}");
+                Err(NoKey::StoreFailed)
+            }
+        }
+    }
+
     /// The restart policy of `name` among `policies`.
     fn policy(
         policies: &[(String, elastos_package::RestartPolicy)],
@@ -460,13 +566,13 @@ mod vm {
                 .expect("a blank memory disk formats")
         };
         let Some(transport) = transport else {
-            println!("no disk: installed dapps last until chainvm restarts");
+            warn!("no disk: installed dapps last until chainvm restarts");
             return memory();
         };
         let disk = match Disk::new(transport) {
             Ok(disk) => disk,
             Err(error) => {
-                println!("the disk cannot be used ({error}): installed dapps last until chainvm restarts");
+                warn!("the disk cannot be used ({error}): installed dapps last until chainvm restarts");
                 return memory();
             }
         };
@@ -477,12 +583,12 @@ mod vm {
             Err(elastos_store::Error::Blank) => {
                 println!("a blank disk of {} MiB: formatting the Elastos store", sectors >> 11);
                 if let Err(error) = Store::format(&mut disk) {
-                    println!("the disk cannot be formatted ({error}): the store is in memory");
+                    warn!("the disk cannot be formatted ({error}): the store is in memory");
                     return memory();
                 }
             }
             Err(error) => {
-                println!("the Elastos disk is not usable: {error}; it is left untouched and the store is in memory");
+                warn!("the Elastos disk is not usable: {error}; it is left untouched and the store is in memory");
                 return memory();
             }
         }
@@ -490,12 +596,12 @@ mod vm {
             Ok(store) => {
                 let health = store.health();
                 if !health.is_clean() {
-                    println!("the Elastos store was repaired: {health:?}");
+                    warn!("the Elastos store was repaired: {health:?}");
                 }
                 store
             }
             Err(error) => {
-                println!("the Elastos disk is not usable: {error}; the store is in memory");
+                warn!("the Elastos disk is not usable: {error}; the store is in memory");
                 memory()
             }
         }
@@ -504,6 +610,7 @@ mod vm {
     impl Handler for ChainHandler {
         fn claims(&self, channel: &Channel) -> bool {
             channel.name() == CONTROL_CHANNEL
+                || channel.name() == NETVM_CHANNEL
                 || channel.name().ends_with("-chainvm") && channel.name().starts_with("app")
         }
 
@@ -527,6 +634,7 @@ mod vm {
         fn tick(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
             self.find_slots(channels);
             self.update_vm_states(channels);
+            self.serve_netvm(channels);
             self.serve_apps(channels);
             self.start_waiting(channels);
             let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
@@ -534,7 +642,7 @@ mod vm {
             outbox.ring();
             let waiting = self.serve_linux(channels);
             for notice in self.node.supervisor.take_notices() {
-                println!("{notice}");
+                warn!("{notice}");
             }
             (waiting || self.node.supervisor.is_loading()).then(|| now + RETRY)
         }

@@ -25,7 +25,7 @@
 //! hypervisor's zeroing of a ring of the epoch gone by: it counts as the
 //! channel being down, and the next refresh attaches afresh.
 
-use crate::println;
+use crate::warn;
 use boards::ring_offset;
 use channel_ring::{
     ChannelState, Consumer, CorruptReason, LayoutError, Producer, ReceiveError, RingMemory,
@@ -379,7 +379,7 @@ impl Channel {
         if let Err(status) = result {
             if status != Status::Unavailable && !self.notify_error_reported {
                 self.notify_error_reported = true;
-                println!("channel {}: CHANNEL_NOTIFY failed: {status:?}", self.name());
+                warn!("channel {}: CHANNEL_NOTIFY failed: {status:?}", self.name());
             }
         }
         result
@@ -390,7 +390,7 @@ impl Channel {
     pub fn ignore(&mut self, reason: IgnoreReason) {
         if !self.ignored {
             self.ignored = true;
-            println!("channel {}: {reason}; ignoring it until its peer restarts", self.name());
+            warn!("channel {}: {reason}; ignoring it until its peer restarts", self.name());
         }
     }
 
@@ -402,7 +402,7 @@ impl Channel {
     /// epoch changes.
     fn attach(&mut self) {
         let Some(epoch) = NonZeroU32::new(self.link.epoch) else {
-            println!("channel {}: up at epoch 0, where rings cannot be attached", self.name());
+            warn!("channel {}: up at epoch 0, where rings cannot be attached", self.name());
             return;
         };
         self.producer = self.send_ring.map(|ring| Producer::new(ring, epoch));
@@ -420,7 +420,7 @@ impl Channel {
             Err(error) => {
                 if !self.status_error_reported {
                     self.status_error_reported = true;
-                    println!("channel {}: {error}; taking it as down", self.name());
+                    warn!("channel {}: {error}; taking it as down", self.name());
                 }
                 Link { up: false, epoch: self.link.epoch }
             }
@@ -459,12 +459,12 @@ impl Channels {
     pub fn discover(count: usize) -> Self {
         let mut channels = Self::new();
         if count > MAX_CHANNELS_PER_MACHINE {
-            println!("{count} channels announced; using the first {MAX_CHANNELS_PER_MACHINE}");
+            warn!("{count} channels announced; using the first {MAX_CHANNELS_PER_MACHINE}");
         }
         for index in 0..count.min(MAX_CHANNELS_PER_MACHINE) {
             match discover_one(index) {
                 Ok(channel) => channels.channels[index] = Some(channel),
-                Err(error) => println!("channel {index}: cannot be used: {error}"),
+                Err(error) => warn!("channel {index}: cannot be used: {error}"),
             }
         }
         channels

@@ -1,4 +1,14 @@
-//! The console: `print!` and `println!` over the `CONSOLE_WRITE` hypercall.
+//! The console: `print!`, `println!` and `warn!` over the `CONSOLE_WRITE`
+//! hypercall.
+//!
+//! The console is shared with the person typing in Linux's shell, so an
+//! Elastos VM is quiet by default: `print!` and `println!` carry information
+//! (what started, which channel came up, what the network learned) and print
+//! only when the VM runs verbose, as the host asks through the flags word of
+//! the parameter page ([`crate::parameters::VERBOSE`]; `cargo xtask run
+//! --verbose`). `warn!` is for faults and warnings (a fatal exception, a
+//! dapp that was stopped, a damaged disk, a missing device) and always
+//! prints.
 //!
 //! Text is gathered in a buffer of [`CONSOLE_WRITE_MAX`] bytes and handed to
 //! the hypervisor when a line ends, when the buffer is full and at the end of
@@ -10,7 +20,25 @@
 //! so the panic and exception reports can always print.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use hypercall_abi::CONSOLE_WRITE_MAX;
+
+/// Whether information is printed too, not only faults and warnings.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Prints information from now on (`true`) or only faults and warnings
+/// (`false`, the default). [`crate::entry`] sets it from the parameter
+/// page's flags when the VM starts.
+pub fn set_verbose(verbose: bool) {
+    // A plain store: the boot path calls this with the MMU off, where
+    // exclusive accesses are not guaranteed to work.
+    VERBOSE.store(verbose, Ordering::Relaxed);
+}
+
+/// Whether information is printed ([`set_verbose`]).
+pub fn is_verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
 
 /// Bytes gathered before a write.
 const BUFFER_SIZE: usize = CONSOLE_WRITE_MAX as usize;
@@ -62,7 +90,16 @@ impl<Sink: FnMut(&[u8])> Drop for LineWriter<Sink> {
     }
 }
 
-/// Writes formatted text to the console; what `print!` and `println!` call.
+/// Writes formatted information to the console if the VM runs verbose;
+/// what `print!` and `println!` call.
+pub fn write_information(arguments: fmt::Arguments) {
+    if is_verbose() {
+        write_fmt(arguments);
+    }
+}
+
+/// Writes formatted text to the console whatever the verbosity; what
+/// `warn!` calls.
 pub fn write_fmt(arguments: fmt::Arguments) {
     let mut writer = LineWriter::new(|bytes: &[u8]| {
         // A console write fails only for an address outside the VM's RAM or
@@ -74,20 +111,31 @@ pub fn write_fmt(arguments: fmt::Arguments) {
     let _ = fmt::Write::write_fmt(&mut writer, arguments);
 }
 
-/// Prints to the console, like `std::print!`.
+/// Prints information to the console, like `std::print!`, when the VM runs
+/// verbose.
 #[macro_export]
 macro_rules! print {
     ($($argument:tt)*) => {
-        $crate::console::write_fmt(format_args!($($argument)*))
+        $crate::console::write_information(format_args!($($argument)*))
     };
 }
 
-/// Prints a line to the console, like `std::println!`.
+/// Prints a line of information to the console, like `std::println!`, when
+/// the VM runs verbose.
 #[macro_export]
 macro_rules! println {
     () => {
-        $crate::console::write_fmt(format_args!("\n"))
+        $crate::console::write_information(format_args!("\n"))
     };
+    ($($argument:tt)*) => {
+        $crate::console::write_information(format_args!("{}\n", format_args!($($argument)*)))
+    };
+}
+
+/// Prints a line about a fault or a warning to the console, like
+/// `std::println!`, whatever the verbosity.
+#[macro_export]
+macro_rules! warn {
     ($($argument:tt)*) => {
         $crate::console::write_fmt(format_args!("{}\n", format_args!($($argument)*)))
     };
@@ -131,6 +179,33 @@ mod tests {
     fn an_unfinished_line_is_written_when_the_writer_goes() {
         let pieces = pieces_of(|writer| write!(writer, "no newline").unwrap());
         assert_eq!(pieces, [b"no newline".to_vec()]);
+    }
+
+    /// Counts how often it is formatted.
+    struct Counted<'a>(&'a core::cell::Cell<u32>);
+
+    impl fmt::Display for Counted<'_> {
+        fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            self.0.set(self.0.get() + 1);
+            formatter.write_str("counted")
+        }
+    }
+
+    #[test]
+    fn information_is_written_only_when_verbose_and_warnings_always() {
+        let formatted = core::cell::Cell::new(0);
+        assert!(!is_verbose(), "quiet by default");
+        crate::println!("information: {}", Counted(&formatted));
+        assert_eq!(formatted.get(), 0, "quiet: information is not even formatted");
+        crate::warn!("warning: {}", Counted(&formatted));
+        assert_eq!(formatted.get(), 1, "a warning is written");
+        set_verbose(true);
+        crate::println!("information: {}", Counted(&formatted));
+        crate::print!("{}", Counted(&formatted));
+        set_verbose(false);
+        assert_eq!(formatted.get(), 3, "verbose: information is written");
+        crate::println!("information: {}", Counted(&formatted));
+        assert_eq!(formatted.get(), 3);
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn start(memory_size: u64, main: fn() -> !) -> ! {
     // where exclusive accesses (swap) are not guaranteed to work.
     static STARTED: AtomicBool = AtomicBool::new(false);
     if STARTED.load(Ordering::Relaxed) {
-        crate::println!("guest_runtime::entry::start called again; stopping");
+        crate::warn!("guest_runtime::entry::start called again; stopping");
         crate::hypercall::stop_failed();
     }
     STARTED.store(true, Ordering::Relaxed);
@@ -91,6 +91,7 @@ pub fn start(memory_size: u64, main: fn() -> !) -> ! {
     // `guest_runtime_main`) with the MMU off before anything else ran; link.ld
     // places the image, .bss and stacks inside the first `memory_size` bytes.
     unsafe { crate::mmu::enable(memory_size) };
+    crate::console::set_verbose(crate::parameters::flags() & crate::parameters::VERBOSE != 0);
     main()
 }
 

@@ -111,7 +111,7 @@ mod handlers {
                 link: ELR_EL1.get(),
                 fault_address: FAR_EL1.get(),
             };
-            crate::println!("{report}");
+            crate::warn!("{report}");
         }
         crate::hypercall::stop_failed()
     }
@@ -119,7 +119,7 @@ mod handlers {
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo) -> ! {
         if first_report() {
-            crate::println!("panic: {info}");
+            crate::warn!("panic: {info}");
         }
         crate::hypercall::stop_failed()
     }

@@ -293,7 +293,7 @@ mod hardware {
             }
             core::hint::spin_loop();
         }
-        crate::println!("gic: the redistributor did not wake; interrupts may not arrive");
+        crate::warn!("gic: the redistributor did not wake; interrupts may not arrive");
     }
 
     /// Waits for distributor register writes to take effect (`GICD_CTLR.RWP`).
@@ -306,7 +306,7 @@ mod hardware {
             }
             core::hint::spin_loop();
         }
-        crate::println!("gic: distributor writes did not complete");
+        crate::warn!("gic: distributor writes did not complete");
     }
 
     /// Lets every priority through the CPU interface and enables group 1 with

@@ -5,7 +5,9 @@
 //! it ([`entry`]: stack, .bss, exception vectors), turns on an identity map
 //! with caches ([`mmu`]), and gives it:
 //!
-//! - [`print!`] and [`println!`] on the hypervisor's console ([`console`]);
+//! - [`print!`] and [`println!`] for information, printed when the host asks
+//!   for a verbose VM, and [`warn!`] for faults and warnings, always printed,
+//!   on the hypervisor's console ([`console`]);
 //! - the hypercalls as safe functions returning `Result<_, Status>`
 //!   ([`hypercall`]);
 //! - the interrupt controller and a deadline timer, for sleeping until a
@@ -32,6 +34,7 @@ pub mod exception;
 pub mod gic;
 pub mod heap;
 pub mod hypercall;
+pub mod identity;
 pub mod message;
 pub mod messaging;
 pub mod mmu;

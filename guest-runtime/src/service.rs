@@ -9,8 +9,8 @@
 use crate::channel::{Change, Channel, ChannelError, Channels, IgnoreReason};
 use crate::message::{DecodeError, Message, MESSAGE_MAX};
 use crate::messaging::Record;
-use crate::println;
 use crate::time::Instant;
+use crate::{println, warn};
 use core::time::Duration;
 use hypercall_abi::MAX_CHANNELS_PER_MACHINE;
 
@@ -160,7 +160,7 @@ impl Server {
                         let record = &mut self.peers[channel.index()];
                         if !record.bad_message_reported {
                             record.bad_message_reported = true;
-                            println!("channel {}: {error} ignored", channel.name());
+                            warn!("channel {}: {error} ignored", channel.name());
                         }
                     }
                 },
@@ -206,7 +206,7 @@ impl Server {
                 let record = &mut self.peers[channel.index()];
                 if !record.dropped_pong_reported && matches!(error, ChannelError::Full) {
                     record.dropped_pong_reported = true;
-                    println!("channel {}: ring full, pong dropped", channel.name());
+                    warn!("channel {}: ring full, pong dropped", channel.name());
                 }
                 false
             }
@@ -238,7 +238,7 @@ pub fn run(handler: &mut impl Handler) -> ! {
     let machine = match hypercall::machine_info() {
         Ok(machine) => machine,
         Err(status) => {
-            println!("VM_INFO failed: {status:?}");
+            warn!("VM_INFO failed: {status:?}");
             hypercall::stop_failed()
         }
     };
@@ -248,17 +248,17 @@ pub fn run(handler: &mut impl Handler) -> ! {
         println!("channel {channel}");
     }
     let Some(mut gic) = Gic::take() else {
-        println!("the GIC is already in use: the serving loop runs only once");
+        warn!("the GIC is already in use: the serving loop runs only once");
         hypercall::stop_failed()
     };
     for channel in channels.iter() {
         if let Err(error) = gic.enable_shared_interrupt(channel.info().doorbell) {
-            println!("channel {}: doorbell not enabled: {error}", channel.name());
+            warn!("channel {}: doorbell not enabled: {error}", channel.name());
         }
     }
     for &intid in handler.device_interrupts() {
         if let Err(error) = gic.enable_shared_interrupt(intid) {
-            println!("device interrupt not enabled: {error}");
+            warn!("device interrupt not enabled: {error}");
         }
     }
     let mut server = Server::new();

@@ -16,7 +16,7 @@ impl Log for ConsoleLogger {
 
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
-            guest_runtime::println!("{} {}: {}", record.level(), record.target(), record.args());
+            guest_runtime::warn!("{} {}: {}", record.level(), record.target(), record.args());
         }
     }
 

@@ -31,7 +31,7 @@ fn main() -> ! {
     netvm::logger::init();
     let mut handler = network::NetworkHandler::default();
     if let Err(error) = handler.start(devices) {
-        guest_runtime::println!("network off: {error}");
+        guest_runtime::warn!("network off: {error}");
     }
     guest_runtime::service::run(&mut handler)
 }
@@ -46,9 +46,9 @@ mod network {
     use guest_devices::hal::{self, DmaHal, HalError};
     use guest_devices::virtio::{Found, Slot, Transport};
     use guest_runtime::channel::{Change, Channel, Channels};
-    use guest_runtime::println;
     use guest_runtime::service::Handler;
     use guest_runtime::time::{self, Instant};
+    use guest_runtime::{println, warn};
     use netvm::bridge::{self, Bridge, LinuxPort};
     use netvm::local::LocalPort;
     use netvm::nic::Nic;
@@ -213,7 +213,7 @@ mod network {
             }
             if taken > 0 {
                 if self.discarded == 0 {
-                    println!("{}: no network; Linux's frames are dropped", bridge::LINUX_CHANNEL);
+                    warn!("{}: no network; Linux's frames are dropped", bridge::LINUX_CHANNEL);
                 }
                 self.discarded += taken as u64;
                 LinuxPort::notify(linux);
@@ -224,6 +224,7 @@ mod network {
     impl Handler for NetworkHandler {
         fn claims(&self, channel: &Channel) -> bool {
             channel.name() == bridge::LINUX_CHANNEL
+                || channel.name() == netvm::identity::CHAINVM_CHANNEL
         }
 
         fn record_received(&mut self, channel: &mut Channel, record: &[u8]) -> bool {
@@ -301,22 +302,20 @@ mod network {
     /// Reads the settings from the parameter page and makes the node, with
     /// its identity and handshake randomness from `entropy`.
     fn start_node(entropy: &mut Entropy) -> Result<Node, EntropyError> {
-        let mut page = [0u8; guest_runtime::parameters::PAGE_SIZE as usize];
+        // The text ends before the host's flags word, the page's last.
+        let mut page = [0u8; guest_runtime::parameters::OWN_SIZE];
         for (index, chunk) in page.chunks_mut(8).enumerate() {
             chunk.copy_from_slice(&guest_runtime::parameters::word(index).to_le_bytes());
         }
         let (settings, errors) = Settings::parse(&page);
         for error in errors {
-            println!("p2p: {error}, skipped");
+            warn!("p2p: {error}, skipped");
         }
         let mut seed = [0u8; 64];
         entropy.fill(&mut seed)?;
         let node = Node::new(settings, seed);
-        println!("p2p: PeerId {}", node.peer_id());
-        println!(
-            "p2p: listening on TCP port {} once the network has an address",
-            node.listen_port()
-        );
+        // The PeerId comes from chainvm, which holds the key: the node
+        // says who it is and where it listens when chainvm answers.
         Ok(node)
     }
 
@@ -331,7 +330,7 @@ mod network {
     fn report(event: Event) {
         match event {
             Event::Configured(lease) => println!("{lease}"),
-            Event::Deconfigured => println!("address lost: the DHCP lease ended"),
+            Event::Deconfigured => warn!("address lost: the DHCP lease ended"),
             Event::Gateway(outcome) => println!("{outcome}"),
         }
     }

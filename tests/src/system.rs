@@ -82,6 +82,10 @@ pub struct SystemOptions {
     /// The Elastos disk image (created if missing); `None`: a fresh one for
     /// this boot alone.
     pub disk: Option<PathBuf>,
+    /// Let the Elastos VMs print information on the console, not only
+    /// faults and warnings (`cargo xtask run --verbose`): for tests that
+    /// read their lines.
+    pub verbose: bool,
 }
 
 fn variable(name: &'static str) -> Result<PathBuf, SystemError> {
@@ -182,10 +186,11 @@ fn staging_image(
     linux: Option<LinuxParts<'_>>,
 ) -> Result<Vec<u8>, SystemError> {
     let system = the_system(options);
+    let flags = staging::Flags { verbose: options.verbose };
     staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
         let binary = || read(guests.join(format!("{}.bin", machine.image)));
         let flat = |parameter| binary().map(|binary| staging::flat_images(&binary, parameter));
-        Ok::<_, SystemError>(match machine.kind {
+        let images = match machine.kind {
             VirtualMachineKind::Linux => linux
                 .as_ref()
                 .map(|(kernel, initramfs, command_line)| {
@@ -203,6 +208,11 @@ fn staging_image(
             }
             _ if options.elastos => flat(None)?,
             _ => Vec::new(),
+        };
+        Ok::<_, SystemError>(if staging::is_elastos(machine.kind) && !images.is_empty() {
+            staging::with_flags(images, flags)?
+        } else {
+            images
         })
     })
 }
@@ -248,11 +258,47 @@ mod tests {
         let binary = index.find(netvm, ImageKind::FlatBinary).unwrap();
         assert_eq!(index.bytes(&binary), [0; 64]);
         let parameters = index.find(netvm, ImageKind::Parameters).unwrap();
-        let expected = format!("listen-port 4001\nbootstrap {PEER}\napplication app app-netvm\n");
+        let expected = format!(
+            "listen-port 4001\nbootstrap {PEER}\napp-channel app-1-netvm\n\
+             app-channel app-2-netvm\napp-channel app-3-netvm\n"
+        );
         assert_eq!(index.bytes(&parameters), expected.as_bytes());
-        let app = system.machine_index("app").unwrap();
-        assert!(index.find(app, ImageKind::FlatBinary).is_some());
-        assert!(index.find(app, ImageKind::Parameters).is_none());
+        for name in ["app-1", "app-2", "app-3", "chainvm"] {
+            let machine = system.machine_index(name).unwrap();
+            assert!(index.find(machine, ImageKind::FlatBinary).is_some(), "{name}");
+            assert!(index.find(machine, ImageKind::Parameters).is_none(), "{name} is quiet");
+        }
+    }
+
+    #[test]
+    fn verbose_elastos_vms_get_the_flag_and_test_guests_do_not() {
+        let folder = guests();
+        let options = SystemOptions {
+            elastos: true,
+            verbose: true,
+            scenarios: vec![("alpha", Scenario::Heartbeat)],
+            ..SystemOptions::default()
+        };
+        let staging = staging_image(&options, folder.path(), None).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        let system = the_system(&options);
+        for name in ["netvm", "chainvm", "app-1", "app-2", "app-3"] {
+            let machine = system.machine_index(name).unwrap();
+            let page = index.bytes(&index.find(machine, ImageKind::Parameters).unwrap());
+            assert_eq!(page.len(), staging::PARAMETER_PAGE_SIZE, "{name}");
+            assert_eq!(page[staging::FLAGS_OFFSET..], staging::FLAG_VERBOSE.to_le_bytes());
+        }
+        let netvm = system.machine_index("netvm").unwrap();
+        let page = index.bytes(&index.find(netvm, ImageKind::Parameters).unwrap());
+        assert!(page.starts_with(b"listen-port 4001\napp-channel app-1-netvm\n"));
+        let alpha = system.machine_index("alpha").unwrap();
+        let page = index.bytes(&index.find(alpha, ImageKind::Parameters).unwrap());
+        assert_eq!(page, (Scenario::Heartbeat as u64).to_le_bytes());
+        // Without the Elastos VMs there is nothing to flag.
+        let options = SystemOptions { verbose: true, ..SystemOptions::default() };
+        let staging = staging_image(&options, folder.path(), None).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        assert!(index.find(netvm, ImageKind::Parameters).is_none());
     }
 
     #[test]

@@ -14,10 +14,10 @@ use elastos_host_api::{LogLevel, Status};
 use elastos_package::{Capability, Manifest};
 use guest_runtime::channel::{Change, Channel, Channels};
 use guest_runtime::messaging::{self, Record as Message};
-use guest_runtime::println;
 use guest_runtime::service::Handler;
 use guest_runtime::supervision::{self, clip, Record, RunState, StorageOperation};
 use guest_runtime::time::Instant;
+use guest_runtime::warn;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -193,7 +193,7 @@ impl Services for VmServices<'_> {
             }
         }
         if matches!(level, LogLevel::Error | LogLevel::Warn) {
-            println!("{}: {}: {}", self.run.name, level.name(), clip(text, 200));
+            warn!("{}: {}: {}", self.run.name, level.name(), clip(text, 200));
         }
         let run = self.run.number;
         let record = Record::Log {
@@ -338,10 +338,7 @@ impl AppVm {
         manifest: &[u8],
     ) {
         if let Some(current) = self.run.take() {
-            println!(
-                "assignment of run {number} while run {} was on: it is dropped",
-                current.number
-            );
+            warn!("assignment of run {number} while run {} was on: it is dropped", current.number);
         }
         let manifest = match Manifest::decode(manifest) {
             Ok(manifest) => manifest,
@@ -415,7 +412,7 @@ impl AppVm {
             }
             Err(detail) => {
                 let number = run.number;
-                println!("dapp {} could not be loaded: {detail}", run.name);
+                warn!("dapp {} could not be loaded: {detail}", run.name);
                 report_state(channels, number, RunState::LoadFailed, &detail);
                 self.run = None;
                 self.idle_reported = None;
@@ -583,7 +580,7 @@ impl AppVm {
                 Outcome::Stopped(reason) => {
                     let name = run.name.clone();
                     let detail = format!("{reason}");
-                    println!("dapp {name} stopped: {detail}");
+                    warn!("dapp {name} stopped: {detail}");
                     self.finish(channels, RunState::Failed, detail);
                     return None;
                 }
@@ -633,7 +630,7 @@ impl Handler for AppVm {
             // chainvm went away or came back: it knows nothing of this run
             // any more. Drop the dapp; the VM says it is idle again.
             if let Some(run) = self.run.take() {
-                println!("chainvm restarted: dapp {} is stopped", run.name);
+                warn!("chainvm restarted: dapp {} is stopped", run.name);
             }
             self.idle_reported = None;
         }

@@ -61,6 +61,11 @@ pub struct MachineOptions {
     /// /dns4/NAME/tcp/PORT/p2p/PEERID. Repeatable.
     #[arg(long = "bootstrap", value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
+    /// Let every Elastos VM print information on the console (what started, channels
+    /// going up and down, the network's and the libp2p node's news), not only faults and
+    /// warnings.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 impl Default for MachineOptions {
@@ -78,6 +83,7 @@ impl Default for MachineOptions {
             p2p_port: DEFAULT_P2P_PORT,
             disk: None,
             bootstrap: Vec::new(),
+            verbose: false,
         }
     }
 }
@@ -185,13 +191,14 @@ pub fn system(name: &str) -> Result<&'static System> {
 /// VM, the built flat image of every Elastos VM (netvm's with its
 /// parameters, `bootstrap` after the manifest's peers), and the test guest
 /// with its scenario for each test VM named in `scenarios` (the others stay
-/// absent).
+/// absent). Every Elastos VM gets `flags` in its parameter page.
 pub fn staging_image(
     system: &System,
     images: &Images,
     scenarios: &[(String, Scenario)],
     linux: Option<&LinuxBoot>,
     bootstrap: &[String],
+    flags: staging::Flags,
 ) -> Result<Vec<u8>> {
     for (name, _) in scenarios {
         let machine = system.machine_index(name).map(|index| &system.machines[index]);
@@ -209,7 +216,7 @@ pub fn staging_image(
         None => None,
     };
     let staging = staging::staging_image(system, qemu_virt::STAGING.size, |machine| {
-        Ok::<_, Error>(match machine.kind {
+        let images = match machine.kind {
             VirtualMachineKind::Linux => match (linux, &linux_bytes) {
                 (Some(linux), Some((kernel, initramfs))) => LinuxImages {
                     kernel,
@@ -235,6 +242,11 @@ pub fn staging_image(
                 bootstrap,
             )?,
             _ => staging::flat_images(&read(&images.guest(machine.image))?, None),
+        };
+        Ok::<_, Error>(if staging::is_elastos(machine.kind) {
+            staging::with_flags(images, flags)?
+        } else {
+            images
         })
     });
     staging.map_err(|error| match error {
@@ -339,8 +351,15 @@ pub fn prepare(
     linux: Option<&LinuxBoot>,
 ) -> Result<Vec<String>> {
     let scenarios = parse_scenarios(&options.scenarios)?;
-    let staging =
-        staging_image(system(&options.system)?, images, &scenarios, linux, &options.bootstrap)?;
+    let flags = staging::Flags { verbose: options.verbose };
+    let staging = staging_image(
+        system(&options.system)?,
+        images,
+        &scenarios,
+        linux,
+        &options.bootstrap,
+        flags,
+    )?;
     let path = staging_path();
     write_file(&path, &staging)?;
     ensure_disk(&disk_path(options))?;
@@ -447,8 +466,9 @@ mod tests {
         let test = system("test").unwrap();
         let scenarios = parse_scenarios(&["beta=escape".to_string()]).unwrap();
         let peer = "/dns4/peer.example/tcp/4002/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+        let quiet = staging::Flags::default();
         let staging =
-            staging_image(test, &images, &scenarios, Some(&linux), &[peer.into()]).unwrap();
+            staging_image(test, &images, &scenarios, Some(&linux), &[peer.into()], quiet).unwrap();
         let index = Index::parse(&staging).unwrap();
         let beta = test.machine_index("beta").unwrap();
         let alpha = test.machine_index("alpha").unwrap();
@@ -459,11 +479,30 @@ mod tests {
         let binary = index.find(netvm, ImageKind::FlatBinary).unwrap();
         assert_eq!(index.bytes(&binary), [1u8; 100]);
         let parameters = index.find(netvm, ImageKind::Parameters).unwrap();
-        let expected = format!("listen-port 4001\nbootstrap {peer}\napplication app app-netvm\n");
+        let expected = format!(
+            "listen-port 4001\nbootstrap {peer}\napp-channel app-1-netvm\n\
+             app-channel app-2-netvm\napp-channel app-3-netvm\n"
+        );
         assert_eq!(index.bytes(&parameters), expected.as_bytes());
         let chainvm = test.machine_index("chainvm").unwrap();
-        assert!(index.find(chainvm, ImageKind::Parameters).is_none());
-        let error = staging_image(test, &images, &[], None, &["/ip4/1.2.3.4".into()]).unwrap_err();
+        assert!(index.find(chainvm, ImageKind::Parameters).is_none(), "quiet by default");
+
+        // --verbose: every Elastos VM's page ends with the flag, the test
+        // guests' pages do not.
+        let verbose = staging::Flags { verbose: true };
+        let staging = staging_image(test, &images, &scenarios, None, &[], verbose).unwrap();
+        let index = Index::parse(&staging).unwrap();
+        for name in ["netvm", "chainvm", "app-1", "app-2", "app-3"] {
+            let machine = test.machine_index(name).unwrap();
+            let page = index.bytes(&index.find(machine, ImageKind::Parameters).unwrap()).to_vec();
+            assert_eq!(page.len(), staging::PARAMETER_PAGE_SIZE, "{name}");
+            assert_eq!(page[staging::FLAGS_OFFSET..], staging::FLAG_VERBOSE.to_le_bytes());
+        }
+        let parameters = index.find(beta, ImageKind::Parameters).unwrap();
+        assert_eq!(index.bytes(&parameters), (Scenario::Escape as u64).to_le_bytes());
+
+        let error =
+            staging_image(test, &images, &[], None, &["/ip4/1.2.3.4".into()], quiet).unwrap_err();
         assert!(error.to_string().contains("bootstrap address \"/ip4/1.2.3.4\""), "{error}");
         let linux_index = test.machine_index("linux").unwrap();
         let command_line = index.find(linux_index, ImageKind::CommandLine).unwrap();
@@ -475,9 +514,9 @@ mod tests {
         assert!(index.find(linux_index, ImageKind::Initramfs).is_none());
         assert!(parse_scenarios(&["nobody".to_string()]).is_err());
         let nobody = [("nobody".to_string(), Scenario::Greet)];
-        assert!(staging_image(test, &images, &nobody, None, &[]).is_err());
+        assert!(staging_image(test, &images, &nobody, None, &[], quiet).is_err());
         let not_a_test_vm = [("netvm".to_string(), Scenario::Greet)];
-        assert!(staging_image(test, &images, &not_a_test_vm, None, &[]).is_err());
+        assert!(staging_image(test, &images, &not_a_test_vm, None, &[], quiet).is_err());
         assert!(system("nonsense").is_err());
         std::fs::remove_dir_all(folder).unwrap();
     }
