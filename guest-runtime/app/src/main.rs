@@ -36,8 +36,10 @@ mod run;
 
 #[cfg(target_os = "none")]
 fn main() -> ! {
-    if guest_runtime::parameters::word(0) == benchmark::BENCHMARK {
-        benchmark::run()
+    match guest_runtime::parameters::word(0) {
+        benchmark::BENCHMARK => benchmark::run(),
+        benchmark::HOST_CALL => benchmark::host_call(),
+        _ => {}
     }
     guest_runtime::heap::init();
     guest_runtime::service::run(&mut run::AppVm::new())

@@ -405,6 +405,13 @@ impl AppVm {
         drop(module);
         match result {
             Ok(dapp) => {
+                // What the VM holds for the dapp, for `cargo xtask bench host-call`.
+                guest_runtime::println!(
+                    "dapp {} loaded: heap_used={} memory={}",
+                    run.name,
+                    guest_runtime::heap::usage().0,
+                    dapp.memory_size()
+                );
                 run.dapp = Some(dapp);
                 run.wait = Wait::Nothing;
                 let number = run.number;

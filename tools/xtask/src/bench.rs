@@ -51,8 +51,16 @@ fn parse(console: &str) -> Result<NullHypercall> {
 }
 
 /// The benchmarks, by name, in the order they run.
-pub const NAMES: [&str; 5] =
-    ["null-hypercall", "channels", "libp2p", "linux-download", "linux-boot"];
+pub const NAMES: [&str; 8] = [
+    "null-hypercall",
+    "channels",
+    "libp2p",
+    "linux-download",
+    "linux-boot",
+    "compute",
+    "dapp-start",
+    "host-call",
+];
 
 /// Runs the benchmarks named in `names` (all of them if it is empty) on
 /// `cpu` and prints (and with `write`, records) their tables.
@@ -85,6 +93,15 @@ pub fn run(images: &Images, cpu: &str, write: bool, names: &[String]) -> Result<
         if wanted("linux-boot") {
             show("linux-boot", linux_boot(images, &linux, cpu)?)?;
         }
+    }
+    if wanted("compute") {
+        show("compute", crate::dapp_bench::compute(images, cpu)?)?;
+    }
+    if wanted("dapp-start") {
+        show("dapp-start", crate::dapp_bench::dapp_start(images, cpu)?)?;
+    }
+    if wanted("host-call") {
+        show("host-call", crate::dapp_bench::host_call(images, cpu)?)?;
     }
     Ok(())
 }
@@ -131,8 +148,11 @@ const APP_BENCHMARK: u64 = 1;
 /// 4 KiB messages streamed to netvm against a plain 4 KiB copy.
 fn channels(images: &Images, cpu: &str) -> Result<String> {
     let system = crate::machine::system("system")?;
-    let staging =
-        only(system, images, &[("netvm", None), ("chainvm", None), ("app-1", Some(APP_BENCHMARK))])?;
+    let staging = only(
+        system,
+        images,
+        &[("netvm", None), ("chainvm", None), ("app-1", Some(APP_BENCHMARK))],
+    )?;
     let staging_path = workspace_root().join("target/elastos/bench-channels-staging.bin");
     write_file(&staging_path, &staging)?;
     let mut line = machine_arguments(cpu, &images.hypervisor)?;
@@ -193,7 +213,8 @@ fn only(
         let path = images.guest(machine.image);
         let binary = std::fs::read(&path)
             .map_err(|source| Error::File { path: path.display().to_string(), source })?;
-        Ok::<_, Error>(match machine.kind {
+        // Verbose: the benchmark lines are information.
+        crate::dapp_bench::verbose(match machine.kind {
             boards::VirtualMachineKind::NetVm => {
                 boards::staging::netvm_images(system, machine, &binary, &[])?
             }

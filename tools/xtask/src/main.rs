@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod chain;
 mod dapp;
+mod dapp_bench;
 mod environment;
 mod initramfs;
 mod linux;

@@ -110,10 +110,17 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
                         std::slice::from_ref(&address),
                     )?;
                     parameters.extend_from_slice(b"ping-interval-ms 1000\n");
-                    boards::staging::flat_images_with_parameters(&read(machine.image)?, parameters)
+                    crate::dapp_bench::verbose(boards::staging::flat_images_with_parameters(
+                        &read(machine.image)?,
+                        parameters,
+                    ))?
                 }
                 boards::VirtualMachineKind::Linux => Vec::new(),
-                _ => boards::staging::flat_images(&read(machine.image)?, None),
+                // Verbose: the benchmark lines are information.
+                _ => crate::dapp_bench::verbose(boards::staging::flat_images(
+                    &read(machine.image)?,
+                    None,
+                ))?,
             })
         })?;
     let staging_path = workspace_root().join("target/elastos/bench-p2p-staging.bin");
