@@ -10,6 +10,8 @@
 //! - [`control`]: the answers to the `elastos` command in Linux, which
 //!   reaches chainvm over virtio-vsock (`elastos-control`).
 //! - [`storage`]: the dapps' storage requests, within their quotas.
+//! - [`keys`]: the node's ed25519 key, kept in the store, and the keys it
+//!   derives for dapps; nothing secret leaves chainvm.
 //!
 //! The pure parts build and test on the host (`cargo test -p chainvm`); the
 //! devices and the serving loop are in `main.rs`.
@@ -19,6 +21,7 @@
 extern crate alloc;
 
 pub mod control;
+pub mod keys;
 pub mod registry;
 pub mod storage;
 pub mod supervisor;

@@ -536,15 +536,15 @@ mod vm {
                 Ok(key)
             }
             Ok(None) => {
-                println!("identity: no entropy to make the node key: the node has no identity");
+                warn!("identity: no entropy to make the node key: the node has no identity");
                 Err(NoKey::NoEntropy)
             }
             Err(error @ keys::KeyError::Damaged(_)) => {
-                println!("identity: {error}");
+                warn!("identity: {error}");
                 Err(NoKey::Damaged)
             }
             Err(error) => {
-                println!("identity: {error}");
+                warn!("identity: {error}");
                 Err(NoKey::StoreFailed)
             }
         }

@@ -25,6 +25,7 @@ extern crate alloc;
 pub mod bridge;
 pub mod clock;
 pub mod config;
+pub mod identity;
 pub mod local;
 pub mod logger;
 pub mod nic;

@@ -16,6 +16,7 @@
 //! registered is delivered on that app VM's channel; the app's `accept`
 //! becomes the receipt.
 
+use crate::identity::{IdentityClient, CHAINVM_CHANNEL};
 use crate::settings::Settings;
 use alloc::collections::btree_map::Entry;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -26,11 +27,13 @@ use core::fmt;
 use elastos_p2p::connection::{
     self, Connection, ConnectionError, Delivery, Direction, Event, Failure,
 };
-use elastos_p2p::identity::{Keypair, PeerId};
+use elastos_p2p::identity::PeerId;
 use elastos_p2p::message::{self, Request};
 use elastos_p2p::multiaddr::{Multiaddr, Protocol};
 use elastos_p2p::yamux;
 use guest_runtime::channel::{Channel, Channels};
+use guest_runtime::identity::Record as IdentityRecord;
+use guest_runtime::message::{Message, MESSAGE_MAX};
 use guest_runtime::messaging::{Record, Status, RECORD_MAX};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -133,8 +136,11 @@ struct Registration {
 
 /// The libp2p node.
 pub struct Node {
-    keypair: Keypair,
-    peer_id: PeerId,
+    /// The node's identity, held by chainvm: its public key and the signed
+    /// handshake key, as they arrive.
+    identity: IdentityClient,
+    /// The PeerId, once chainvm gave the public key.
+    peer_id: Option<PeerId>,
     settings: Settings,
     connection_settings: connection::Settings,
     random: ChaCha20Rng,
@@ -170,16 +176,16 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with `settings`, its identity and randomness from `seed` (64
-    /// bytes from the entropy device: the identity's secret and the seed of
-    /// the generator for handshake secrets).
+    /// A node with `settings` and randomness from `seed` (64 bytes from the
+    /// entropy device: the Noise static secret chainvm is asked to sign, and
+    /// the seed of the generator for handshake secrets). Its identity comes
+    /// from chainvm (see [`crate::identity`]): it listens and dials once
+    /// chainvm answered.
     pub fn new(settings: Settings, seed: [u8; 64]) -> Self {
-        let mut identity_secret = [0u8; 32];
+        let mut static_secret = [0u8; 32];
         let mut generator_seed = [0u8; 32];
-        identity_secret.copy_from_slice(&seed[..32]);
+        static_secret.copy_from_slice(&seed[..32]);
         generator_seed.copy_from_slice(&seed[32..]);
-        let keypair = Keypair::from_secret(identity_secret);
-        let peer_id = keypair.public().peer_id();
         let bootstrap = settings
             .bootstrap
             .iter()
@@ -197,8 +203,8 @@ impl Node {
             })
             .collect();
         Self {
-            keypair,
-            peer_id,
+            identity: IdentityClient::new(static_secret),
+            peer_id: None,
             connection_settings: connection::Settings {
                 protocol_version: String::from("/elastos/1.0.0"),
                 agent_version: alloc::format!("elastos-netvm/{}", env!("CARGO_PKG_VERSION")),
@@ -236,9 +242,9 @@ impl Node {
         }
     }
 
-    /// The node's PeerId.
-    pub fn peer_id(&self) -> &PeerId {
-        &self.peer_id
+    /// The node's PeerId, once chainvm gave its public key.
+    pub fn peer_id(&self) -> Option<&PeerId> {
+        self.peer_id.as_ref()
     }
 
     /// The port it listens on.
@@ -313,6 +319,13 @@ impl Node {
         channels: &mut Channels,
         now: u64,
     ) -> Option<u64> {
+        self.exchange_identity(channels, now);
+        let mut next = self.identity.next_due().unwrap_or(u64::MAX).max(now);
+        if self.peer_id.is_none() {
+            // Nothing to listen or dial as, yet.
+            return Some(next);
+        }
+        let signed = self.identity.credentials().is_some();
         let address = network.lease().map(|lease| lease.address.address());
         if let Some(address) = address {
             self.announce(address);
@@ -320,12 +333,15 @@ impl Node {
         self.release_receipts(channels);
         self.finish_closing(network, now);
         self.keep_listening(network);
-        self.accept(network, now);
-        self.keep_listening(network);
-        if address.is_some() {
+        // A connection that came before the handshake key was signed waits
+        // for it in its listening socket.
+        if signed {
+            self.accept(network, now);
+            self.keep_listening(network);
+        }
+        if address.is_some() && signed {
             self.dial(network, now);
         }
-        let mut next = u64::MAX;
         let mut index = 0;
         while index < self.peers.len() {
             match self.serve_peer(index, network, channels, now) {
@@ -338,7 +354,7 @@ impl Node {
         }
         // Dials wait for an address (`dial` pushes them back while there is
         // no room).
-        if address.is_some() {
+        if address.is_some() && signed {
             for entry in &self.bootstrap {
                 if !entry.connected {
                     next = next.min(entry.next_dial);
@@ -359,17 +375,70 @@ impl Node {
         (next != u64::MAX).then_some(next)
     }
 
+    /// Takes chainvm's identity records (and answers its pings) on the
+    /// `netvm-chainvm` channel, and sends the request due.
+    fn exchange_identity(&mut self, channels: &mut Channels, now: u64) {
+        let Some(channel) = channels.iter_mut().find(|channel| channel.name() == CHAINVM_CHANNEL)
+        else {
+            return;
+        };
+        if !channel.is_up() {
+            return;
+        }
+        let mut buffer = vec![0u8; MESSAGE_MAX];
+        let mut ring = false;
+        for _ in 0..16 {
+            let length = match channel.receive(&mut buffer) {
+                Ok(Some(length)) => length,
+                _ => break,
+            };
+            ring = true;
+            let received = &buffer[..length];
+            if let Ok(Message::Ping(payload)) = Message::decode(received) {
+                let mut pong = vec![0u8; payload.len() + 1];
+                if let Ok(pong_length) = Message::Pong(payload).encode(&mut pong) {
+                    let _ = channel.send(&pong[..pong_length]);
+                }
+                continue;
+            }
+            let Ok(record) = IdentityRecord::decode(received) else { continue };
+            if let Some(line) = self.identity.receive(&record, now) {
+                self.report(line);
+            }
+            if self.peer_id.is_none() {
+                self.peer_id = self.identity.public_key().map(|key| key.peer_id());
+                if self.peer_id.is_some() {
+                    self.report(alloc::format!(
+                        "p2p: listening on TCP port {} once the network has an address",
+                        self.settings.listen_port
+                    ));
+                }
+            }
+        }
+        if let Some(request) = self.identity.due(now) {
+            let mut record = [0u8; guest_runtime::identity::RECORD_MAX];
+            if let Ok(length) = request.encode(&mut record) {
+                // A full ring: asked again after the retry.
+                ring |= channel.send(&record[..length]).is_ok();
+            }
+        }
+        if ring {
+            let _ = channel.notify();
+        }
+    }
+
     /// Prints the listen address once the node has one.
     fn announce(&mut self, address: Ipv4Address) {
         if self.announced == Some(address) {
             return;
         }
+        let Some(peer_id) = self.peer_id.clone() else { return };
         self.announced = Some(address);
         let mut listen = Multiaddr::default();
         listen.push(Protocol::Ip4(address.octets()));
         listen.push(Protocol::Tcp(self.settings.listen_port));
         self.connection_settings.listen_addrs = vec![listen.clone()];
-        listen.push(Protocol::P2p(self.peer_id.clone()));
+        listen.push(Protocol::P2p(peer_id));
         self.report(alloc::format!("p2p: listening on {listen}"));
     }
 
@@ -421,9 +490,10 @@ impl Node {
                 continue;
             };
             let secrets = self.secrets();
-            let connection = Connection::new(
+            let Some(credentials) = self.identity.credentials() else { return };
+            let connection = Connection::with_credentials(
                 Direction::Listener,
-                &self.keypair,
+                credentials,
                 secrets,
                 self.connection_settings.clone(),
                 None,
@@ -464,9 +534,10 @@ impl Node {
             }
             self.report(alloc::format!("p2p: dialing {address}"));
             let secrets = self.secrets();
-            let connection = Connection::new(
+            let Some(credentials) = self.identity.credentials() else { return };
+            let connection = Connection::with_credentials(
                 Direction::Dialer,
-                &self.keypair,
+                credentials,
                 secrets,
                 self.connection_settings.clone(),
                 Some(peer),

@@ -22,7 +22,7 @@ use crate::identity::{Keypair, PeerId, PublicKey};
 use crate::message::{self, Receipt, Request};
 use crate::multiaddr::Multiaddr;
 use crate::multistream::{Dialer, Listener, NegotiationError};
-use crate::noise::{Handshake, NoiseError, Progress, Role, Transport};
+use crate::noise::{Credentials, Handshake, NoiseError, Progress, Role, Transport};
 use crate::yamux::{self, Mode, Session, StreamId, YamuxError};
 use crate::{ping, varint};
 use alloc::boxed::Box;
@@ -409,15 +409,33 @@ impl Connection {
         now: u64,
     ) -> Self {
         let mut static_secret = [0u8; 32];
-        let mut ephemeral_secret = [0u8; 32];
         static_secret.copy_from_slice(&secrets[..32]);
+        let credentials = Credentials::sign_with(identity, static_secret);
+        Self::with_credentials(direction, &credentials, secrets, settings, expected, observed, now)
+    }
+
+    /// A connection at `now` in `direction`, proving this node's identity
+    /// with `credentials` (signed where the identity's secret is kept).
+    /// `secrets` are 64 fresh random bytes: the second half is the Noise
+    /// ephemeral X25519 secret. `expected` is the peer dialed, if known;
+    /// `observed` is the remote's address.
+    pub fn with_credentials(
+        direction: Direction,
+        credentials: &Credentials,
+        secrets: [u8; 64],
+        settings: Settings,
+        expected: Option<PeerId>,
+        observed: Option<Multiaddr>,
+        now: u64,
+    ) -> Self {
+        let mut ephemeral_secret = [0u8; 32];
         ephemeral_secret.copy_from_slice(&secrets[32..]);
         let mut raw_output = Vec::new();
         let role = match direction {
             Direction::Dialer => Role::Initiator,
             Direction::Listener => Role::Responder,
         };
-        let handshake = Box::new(Handshake::new(role, identity, static_secret, ephemeral_secret));
+        let handshake = Box::new(Handshake::with_credentials(role, credentials, ephemeral_secret));
         let stage = match direction {
             Direction::Dialer => Stage::Security(
                 Negotiation::Dialer(Dialer::new(&[NOISE], &mut raw_output)),
@@ -441,7 +459,7 @@ impl Connection {
             direction,
             next_ping: now + settings.ping_interval,
             settings,
-            local_key: identity.public(),
+            local_key: credentials.identity(),
             stage,
             expected,
             remote: None,

@@ -154,6 +154,72 @@ enum Phase {
     Failed,
 }
 
+/// What proves this node's identity in handshakes: the identity's public
+/// key, a Noise static X25519 secret, and the identity's signature over
+/// [`Credentials::statement`] of that static key. The signature can be made
+/// where the identity's secret is kept, so the side running the handshakes
+/// never holds it; the same credentials serve many handshakes, each with
+/// its own ephemeral key (as rust-libp2p keeps one static key per
+/// transport).
+#[derive(Clone)]
+pub struct Credentials {
+    identity: PublicKey,
+    static_secret: [u8; 32],
+    signature: [u8; 64],
+}
+
+impl Credentials {
+    /// The credentials of `identity` for `static_secret`, given the
+    /// signature made for them; refused when the signature does not verify.
+    pub fn new(
+        identity: PublicKey,
+        static_secret: [u8; 32],
+        signature: [u8; 64],
+    ) -> Result<Self, IdentityError> {
+        let statement = Self::statement(&Self::static_public(&static_secret));
+        if !identity.verify(&statement, &signature) {
+            return Err(IdentityError::InvalidPublicKey);
+        }
+        Ok(Self { identity, static_secret, signature })
+    }
+
+    /// The credentials of `identity` (whose secret is here) for
+    /// `static_secret`.
+    pub fn sign_with(identity: &Keypair, static_secret: [u8; 32]) -> Self {
+        let statement = Self::statement(&Self::static_public(&static_secret));
+        Self { identity: identity.public(), static_secret, signature: identity.sign(&statement) }
+    }
+
+    /// The X25519 public key of `static_secret`.
+    pub fn static_public(static_secret: &[u8; 32]) -> [u8; 32] {
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*static_secret)).to_bytes()
+    }
+
+    /// What the identity signs for the static key `static_public`:
+    /// `"noise-libp2p-static-key:"` and the key.
+    pub fn statement(static_public: &[u8; 32]) -> Vec<u8> {
+        let mut signed = Vec::with_capacity(STATIC_KEY_DOMAIN.len() + KEY_LENGTH);
+        signed.extend_from_slice(STATIC_KEY_DOMAIN);
+        signed.extend_from_slice(static_public);
+        signed
+    }
+
+    /// The identity these credentials prove.
+    pub fn identity(&self) -> PublicKey {
+        self.identity
+    }
+}
+
+impl core::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter) -> core::fmt::Result {
+        // The static secret stays out of logs.
+        formatter
+            .debug_struct("Credentials")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One side of the libp2p Noise handshake.
 pub struct Handshake {
     /// Which side this is.
@@ -178,20 +244,32 @@ impl Handshake {
         static_secret: [u8; 32],
         ephemeral_secret: [u8; 32],
     ) -> Self {
+        Self::with_credentials(
+            role,
+            &Credentials::sign_with(identity, static_secret),
+            ephemeral_secret,
+        )
+    }
+
+    /// A handshake for `role` with `credentials`: an identity whose
+    /// signature over the static key was made elsewhere (netvm has chainvm
+    /// sign it). `ephemeral_secret` is a fresh random X25519 secret.
+    pub fn with_credentials(
+        role: Role,
+        credentials: &Credentials,
+        ephemeral_secret: [u8; 32],
+    ) -> Self {
         let state = HandshakeState::new(
             role == Role::Initiator,
             PROTOCOL_NAME,
             &[],
-            static_secret,
+            credentials.static_secret,
             ephemeral_secret,
         );
-        let mut signed = Vec::with_capacity(STATIC_KEY_DOMAIN.len() + KEY_LENGTH);
-        signed.extend_from_slice(STATIC_KEY_DOMAIN);
-        signed.extend_from_slice(&state.static_public());
         let mut payload = Writer::new();
         payload
-            .bytes(FIELD_IDENTITY_KEY, &identity.public().encode_protobuf())
-            .bytes(FIELD_IDENTITY_SIGNATURE, &identity.sign(&signed));
+            .bytes(FIELD_IDENTITY_KEY, &credentials.identity.encode_protobuf())
+            .bytes(FIELD_IDENTITY_SIGNATURE, &credentials.signature);
         let phase = match role {
             Role::Initiator => Phase::NotStarted,
             Role::Responder => Phase::Exchanging,
@@ -523,6 +601,37 @@ mod tests {
         to.decrypt(&mut wire, &mut received).unwrap();
         assert!(wire.is_empty());
         assert_eq!(received, message);
+    }
+
+    #[test]
+    fn credentials_signed_elsewhere_complete_the_handshake() {
+        // The listener's identity signs its static key apart from the
+        // handshake, as chainvm does for netvm; one static key serves two
+        // handshakes.
+        let listener = Keypair::from_secret([51; 32]);
+        let static_secret = [52; 32];
+        let statement = Credentials::statement(&Credentials::static_public(&static_secret));
+        let signature = listener.sign(&statement);
+        let credentials = Credentials::new(listener.public(), static_secret, signature).unwrap();
+        assert_eq!(credentials.identity(), listener.public());
+        for ephemeral in [53u8, 54] {
+            let dialer = Keypair::from_secret([ephemeral; 32]);
+            let pair = Pair {
+                initiator: Handshake::new(Role::Initiator, &dialer, [60; 32], [61; 32]),
+                responder: Handshake::with_credentials(
+                    Role::Responder,
+                    &credentials,
+                    [ephemeral; 32],
+                ),
+                initiator_identity: dialer.public(),
+                responder_identity: listener.public(),
+            };
+            let (mut initiator, mut responder) = connect(pair, 1000);
+            send(&mut initiator, &mut responder, b"over signed credentials");
+        }
+        // A signature over another static key is refused up front.
+        let other = Credentials::statement(&Credentials::static_public(&[9; 32]));
+        assert!(Credentials::new(listener.public(), static_secret, listener.sign(&other)).is_err());
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl HandshakeState {
         self.next_message
     }
 
-    /// This side's static public key.
+    /// This side's static public key (the tests compare it with the remote's).
+    #[cfg(test)]
     pub(super) fn static_public(&self) -> [u8; KEY_LENGTH] {
         self.static_public
     }
