@@ -181,7 +181,7 @@ impl<D: BlockDevice, O: Outbox> ControlService for Service<'_, D, O> {
             )));
         }
         let result = match self.node.registry.remove(name) {
-            Ok(()) => Ok(format!("removed {name} and its storage")),
+            Ok(()) => Ok(format!("{name} and its storage")),
             Err(RegistryError::NotInstalled) => {
                 Err(ControlError::new(ErrorKind::NotFound, format!("no dapp {name} is installed")))
             }

@@ -40,6 +40,15 @@ pub fn serve_packages(names: &[&str]) -> Result<FileServer, Error> {
     Ok(serve(files))
 }
 
+/// What Linux's DHCP script prints once it applied a lease.
+pub const LEASE_LINE: &str = "elastos: eth0 has ";
+
+/// Waits until Linux's network has its lease (after its shell is up).
+pub fn wait_for_network(qemu: &Qemu) -> Result<(), Error> {
+    qemu.wait_for_source("linux", LEASE_LINE, 1, ELASTOS_TIMEOUT)?;
+    Ok(())
+}
+
 /// Downloads `/FILE` from `server` into Linux's `/tmp/FILE` with `wget`.
 pub fn download(qemu: &Qemu, server: &FileServer, file: &str) -> Result<String, Error> {
     let command =

@@ -25,6 +25,8 @@ use sha2::{Digest, Sha256};
 /// The most slices run in one pass of the loop before the channels are
 /// served again.
 const SLICES_PER_PASS: u32 = 4;
+/// How long a dapp asked to stop has to return from its entry.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Records taken from a channel in one pass.
 const RECORDS_PER_PASS: usize = 64;
 
@@ -54,6 +56,8 @@ struct Run {
     first_call_reported: bool,
     /// The dapp was asked to stop.
     stopping: bool,
+    /// When a dapp asked to stop is stopped whether it returns or not.
+    stop_deadline: Option<Instant>,
 }
 
 /// What a run waits for.
@@ -312,7 +316,16 @@ impl AppVm {
                     {
                         current.stopping = true;
                         match current.dapp.as_mut() {
-                            Some(dapp) => dapp.request_stop(),
+                            Some(dapp) => {
+                                // The dapp hears of it at its next wait (or
+                                // now, if it waits); past the grace period
+                                // it is stopped whatever it does.
+                                dapp.request_stop();
+                                current.stop_deadline = Some(Instant::now() + STOP_GRACE);
+                                if matches!(current.wait, Wait::Event(_)) {
+                                    current.wait = Wait::Nothing;
+                                }
+                            }
                             None => self.finish(channels, RunState::Stopped, String::new()),
                         }
                     }
@@ -367,6 +380,7 @@ impl AppVm {
             pending_operation: None,
             first_call_reported: false,
             stopping: false,
+            stop_deadline: None,
         });
         if module_length == 0 {
             self.load(channels);
@@ -522,14 +536,21 @@ impl AppVm {
     fn run_dapp(&mut self, channels: &mut Channels, now: Instant) -> Option<Instant> {
         for _ in 0..SLICES_PER_PASS {
             let run = self.run.as_mut()?;
+            if let Some(deadline) = run.stop_deadline {
+                if now >= deadline {
+                    let detail = String::from("it did not return in time after the stop request");
+                    self.finish(channels, RunState::Stopped, detail);
+                    return None;
+                }
+            }
             match run.wait {
-                Wait::Module | Wait::Answer => return None,
+                Wait::Module | Wait::Answer => return run.stop_deadline,
                 Wait::Event(Some(until)) if run.assigned.elapsed().as_nanos() as u64 >= until => {}
                 Wait::Event(Some(until)) => {
                     let left = until.saturating_sub(run.assigned.elapsed().as_nanos() as u64);
                     return Some(now + Duration::from_nanos(left));
                 }
-                Wait::Event(None) => return None,
+                Wait::Event(None) => return run.stop_deadline,
                 Wait::Nothing => {}
             }
             let mut dapp = run.dapp.take()?;
