@@ -287,9 +287,14 @@ mod vm {
                 // Ring the hypervisor's side so it takes what the ring freed.
                 let _ = channel.notify();
             }
-            let loading = self.node.supervisor.is_loading();
+            // A start request puts a slot into loading (`Starting`) at once.
+            let starting = |supervisor: &Supervisor| {
+                let status = supervisor.status();
+                status.iter().filter(|vm| matches!(vm.state, VmState::Starting)).count()
+            };
+            let before = starting(&self.node.supervisor);
             self.serve_control(channels);
-            if received && !loading && self.node.supervisor.is_loading() {
+            if received && starting(&self.node.supervisor) > before {
                 START_REQUESTED.store(arrived, core::sync::atomic::Ordering::Relaxed);
             }
             self.complete_tickets(channels);
