@@ -34,81 +34,13 @@ pub const KIND_DELIVER: u8 = 6;
 pub const KIND_ACCEPT: u8 = 7;
 /// The kind byte of a register.
 pub const KIND_REGISTER: u8 = 8;
-/// The longest body a message may carry, here and on the wire.
-pub const BODY_MAX: usize = 4000;
-/// The longest application name.
-pub const NAME_MAX: usize = 32;
-/// The longest binary PeerId (an identity multihash of an ed25519 key is 38
-/// bytes; libp2p allows identity multihashes up to 42 bytes of key).
-pub const PEER_MAX: usize = 44;
+/// The longest body a message may carry, the longest application name and
+/// the longest binary PeerId: one definition with the wire and the host API.
+pub use elastos_host_api::{BODY_MAX, NAME_MAX, PEER_MAX};
 
-/// What became of a message. The first five travel on the wire in
-/// receipts; the others are netvm's own answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// The recipient took the message.
-    Delivered,
-    /// No application of that name on the receiving node.
-    UnknownRecipient,
-    /// The recipient exists but is not running or did not answer in time.
-    Unavailable,
-    /// The message is over a limit.
-    TooLarge,
-    /// The receiver has too much in flight; try again later.
-    Busy,
-    /// netvm has no connection to the peer and could not make one.
-    Unreachable,
-    /// The connection or stream failed before a receipt came.
-    Failed,
-}
-
-impl Status {
-    /// The status's number, in receipts and accepts.
-    pub const fn code(self) -> u8 {
-        match self {
-            Self::Delivered => 0,
-            Self::UnknownRecipient => 1,
-            Self::Unavailable => 2,
-            Self::TooLarge => 3,
-            Self::Busy => 4,
-            Self::Unreachable => 5,
-            Self::Failed => 6,
-        }
-    }
-
-    /// The status numbered `code`.
-    pub const fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            0 => Self::Delivered,
-            1 => Self::UnknownRecipient,
-            2 => Self::Unavailable,
-            3 => Self::TooLarge,
-            4 => Self::Busy,
-            5 => Self::Unreachable,
-            6 => Self::Failed,
-            _ => return None,
-        })
-    }
-
-    /// The status's name, as consoles and the host tools print it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::UnknownRecipient => "unknown-recipient",
-            Self::Unavailable => "unavailable",
-            Self::TooLarge => "too-large",
-            Self::Busy => "busy",
-            Self::Unreachable => "unreachable",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str(self.name())
-    }
-}
+/// What became of a message: one definition with the wire (netvm's
+/// `elastos-p2p`) and the dapps' events (`elastos-host-api`).
+pub use elastos_host_api::event::MessageStatus as Status;
 
 /// A decoded record, borrowing from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

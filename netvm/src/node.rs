@@ -737,7 +737,7 @@ impl Node {
             Event::Receipt { id, outcome } => {
                 let Some(pending) = self.pending.remove(&id) else { return };
                 let status = match outcome {
-                    Ok(status) => wire_status(status),
+                    Ok(status) => status,
                     Err(Failure::NotSent) => Status::Unreachable,
                     Err(_) => Status::Failed,
                 };
@@ -888,13 +888,10 @@ impl Node {
                     _ => None,
                 };
                 if let Some(delivered) = answered {
-                    let status = match status {
-                        Status::Delivered => message::Status::Delivered,
-                        Status::Busy => message::Status::Busy,
-                        Status::UnknownRecipient => message::Status::UnknownRecipient,
-                        Status::TooLarge => message::Status::TooLarge,
-                        _ => message::Status::Unavailable,
-                    };
+                    // A receipt on the wire says only what the receiving
+                    // node can: the app VM's other answers are `unavailable`.
+                    let status =
+                        if status.is_receipt_status() { status } else { Status::Unavailable };
                     if let Some(peer) =
                         self.peers.iter_mut().find(|peer| peer.socket == delivered.socket)
                     {
@@ -987,17 +984,6 @@ impl Node {
             Request { id: wire_id, recipient: recipient.into(), sender, body: body.to_vec() };
         target.connection.send(&request, now);
         None
-    }
-}
-
-/// A wire status as the app sees it.
-fn wire_status(status: message::Status) -> Status {
-    match status {
-        message::Status::Delivered => Status::Delivered,
-        message::Status::UnknownRecipient => Status::UnknownRecipient,
-        message::Status::Unavailable => Status::Unavailable,
-        message::Status::TooLarge => Status::TooLarge,
-        message::Status::Busy => Status::Busy,
     }
 }
 

@@ -9,7 +9,6 @@ use core::time::Duration;
 use elastos_dapp_runtime::{
     Answer, Dapp, Event, Grants, Limits, Outcome, PushError, Request, Services,
 };
-use elastos_host_api::event::MessageStatus;
 use elastos_host_api::{LogLevel, Status};
 use elastos_package::{Capability, Manifest};
 use guest_runtime::channel::{Change, Channel, Channels};
@@ -491,11 +490,7 @@ impl AppVm {
                         body: body.to_vec(),
                     }
                 }
-                Ok(Message::Receipt { id, status }) => {
-                    let status =
-                        MessageStatus::from_code(status.code()).unwrap_or(MessageStatus::Failed);
-                    Event::Receipt { id, status }
-                }
+                Ok(Message::Receipt { id, status }) => Event::Receipt { id, status },
                 _ => continue,
             };
             let delivery = match &event {

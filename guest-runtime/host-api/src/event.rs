@@ -48,6 +48,19 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    /// The status's number, in receipts on the wire, in netvm's records and
+    /// in events.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Whether a receipt on the wire (`/elastos/msg/1.0.0`) may carry it: the
+    /// receiving node's answers. `Unreachable` and `Failed` are the sending
+    /// netvm's own.
+    pub const fn is_receipt_status(self) -> bool {
+        (self as u8) <= MessageStatus::Busy as u8
+    }
+
     /// The status numbered `code`.
     pub const fn from_code(code: u8) -> Option<MessageStatus> {
         Some(match code {

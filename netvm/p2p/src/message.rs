@@ -26,52 +26,16 @@ use core::fmt;
 pub const PROTOCOL: &str = "/elastos/msg/1.0.0";
 /// The most bytes of an encoded request.
 pub const REQUEST_MAX: usize = 8192;
-/// The most bytes of a request's body.
-pub const BODY_MAX: usize = 4000;
-/// The most bytes of a name (recipient or sender).
-pub const NAME_MAX: usize = 32;
+/// The most bytes of a request's body, and of a name (recipient or
+/// sender): the host API's limits.
+pub use elastos_host_api::{BODY_MAX, NAME_MAX};
 /// The most bytes of an encoded receipt.
 pub const RECEIPT_MAX: usize = 64;
 
-/// What became of a message, as a receipt says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// The recipient took the message.
-    Delivered,
-    /// No application of that name on the receiving node.
-    UnknownRecipient,
-    /// The recipient is not running or did not answer in time.
-    Unavailable,
-    /// The message is over a limit.
-    TooLarge,
-    /// The receiver has too much in flight.
-    Busy,
-}
-
-impl Status {
-    /// The status's number on the wire.
-    pub const fn code(self) -> u64 {
-        match self {
-            Self::Delivered => 0,
-            Self::UnknownRecipient => 1,
-            Self::Unavailable => 2,
-            Self::TooLarge => 3,
-            Self::Busy => 4,
-        }
-    }
-
-    /// The status numbered `code`.
-    pub const fn from_code(code: u64) -> Option<Self> {
-        Some(match code {
-            0 => Self::Delivered,
-            1 => Self::UnknownRecipient,
-            2 => Self::Unavailable,
-            3 => Self::TooLarge,
-            4 => Self::Busy,
-            _ => return None,
-        })
-    }
-}
+/// What became of a message: one definition for the wire, netvm's records
+/// and the dapps' events (`elastos-host-api`). A receipt on the wire carries
+/// only the receiving node's answers ([`Status::is_receipt_status`]).
+pub use elastos_host_api::event::MessageStatus as Status;
 
 /// A message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -201,7 +165,7 @@ impl Receipt {
             writer.uint64(1, self.id);
         }
         if self.status != Status::Delivered {
-            writer.uint64(2, self.status.code());
+            writer.uint64(2, u64::from(self.status.code()));
         }
         varint::encode_frame(&writer.into_bytes(), output);
     }
@@ -219,8 +183,11 @@ impl Receipt {
             match (field, value) {
                 (1, Value::Varint(id)) => receipt.id = id,
                 (2, Value::Varint(code)) => {
-                    receipt.status =
-                        Status::from_code(code).ok_or(MessageError::UnknownStatus(code))?
+                    receipt.status = u8::try_from(code)
+                        .ok()
+                        .and_then(Status::from_code)
+                        .filter(|status| status.is_receipt_status())
+                        .ok_or(MessageError::UnknownStatus(code))?
                 }
                 (1 | 2, _) => return Err(MessageError::WrongType(field)),
                 _ => {}
