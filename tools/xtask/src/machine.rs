@@ -490,16 +490,18 @@ mod tests {
         // --verbose: every Elastos VM's page ends with the flag, the test
         // guests' pages do not.
         let verbose = staging::Flags { verbose: true };
-        let staging = staging_image(test, &images, &scenarios, None, &[], verbose).unwrap();
-        let index = Index::parse(&staging).unwrap();
+        let verbose_staging = staging_image(test, &images, &scenarios, None, &[], verbose).unwrap();
+        let verbose_index = Index::parse(&verbose_staging).unwrap();
         for name in ["netvm", "chainvm", "app-1", "app-2", "app-3"] {
             let machine = test.machine_index(name).unwrap();
-            let page = index.bytes(&index.find(machine, ImageKind::Parameters).unwrap()).to_vec();
+            let page = verbose_index
+                .bytes(&verbose_index.find(machine, ImageKind::Parameters).unwrap())
+                .to_vec();
             assert_eq!(page.len(), staging::PARAMETER_PAGE_SIZE, "{name}");
             assert_eq!(page[staging::FLAGS_OFFSET..], staging::FLAG_VERBOSE.to_le_bytes());
         }
-        let parameters = index.find(beta, ImageKind::Parameters).unwrap();
-        assert_eq!(index.bytes(&parameters), (Scenario::Escape as u64).to_le_bytes());
+        let parameters = verbose_index.find(beta, ImageKind::Parameters).unwrap();
+        assert_eq!(verbose_index.bytes(&parameters), (Scenario::Escape as u64).to_le_bytes());
 
         let error =
             staging_image(test, &images, &[], None, &["/ip4/1.2.3.4".into()], quiet).unwrap_err();
