@@ -35,10 +35,7 @@ pub fn connect(cid: u32, port: u32, timeout: Duration) -> io::Result<UnixStream>
     // SAFETY: `descriptor` is a socket this function just opened and owns
     // alone; OwnedFd closes it on every path from here.
     let socket = unsafe { OwnedFd::from_raw_fd(descriptor) };
-    let limit = libc::timeval {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as _,
-        tv_usec: 0,
-    };
+    let limit = libc::timeval { tv_sec: timeout.as_secs().min(i32::MAX as u64) as _, tv_usec: 0 };
     // SAFETY: the option value points at `limit`, which lives across the
     // call, with its exact size.
     check(unsafe {
