@@ -362,6 +362,8 @@ fn native_run(prepared: &Prepared, cpu: &str) -> Result<String> {
     let mut line: Vec<String> =
         ["qemu-system-aarch64", "-M", "virt,gic-version=3", "-cpu", cpu].map(String::from).to_vec();
     line.extend(["-smp".into(), "2".into(), "-m".into(), format!("{}M", memory >> 20)]);
+    // No network: the workload needs none (and QEMU's default NIC wants a ROM).
+    line.extend(["-nic".into(), "none".into()]);
     line.extend(["-kernel".into(), prepared.linux.image.display().to_string()]);
     line.extend(["-initrd".into(), prepared.initramfs.display().to_string()]);
     line.extend([
