@@ -93,6 +93,13 @@ fn resigned(bytes: &[u8]) -> Vec<u8> {
     copy
 }
 
+/// A package past the format's 16 MiB: chat's bytes, padded.
+fn oversized(chat: &[u8]) -> Vec<u8> {
+    let mut bytes = chat.to_vec();
+    bytes.resize(elastos_package::MAXIMUM_PACKAGE_SIZE + 1, 0);
+    bytes
+}
+
 /// The chat example repacked as version `version`, by the examples' key or
 /// another.
 fn chat_as(version: Version, secret: &[u8; 32]) -> Vec<u8> {
@@ -207,6 +214,7 @@ fn a_person_installs_runs_and_keeps_dapps() -> Result<(), Error> {
         ("older.elastos".into(), chat_as(Version::new(0, 9, 0), &key)),
         ("stranger.elastos".into(), chat_as(Version::new(2, 0, 0), &[0x77; 32])),
         ("garbage.elastos".into(), b"this is not a package at all".repeat(40)),
+        ("oversized.elastos".into(), oversized(&chat)),
         (
             "loop.elastos".into(),
             hostile("loop", r#"(module (func (export "elastos_main") (loop $l (br $l))))"#, &[]),
@@ -322,6 +330,7 @@ fn a_person_installs_runs_and_keeps_dapps() -> Result<(), Error> {
         ("older", "older than the installed version"),
         ("stranger", "another publisher"),
         ("garbage", "package refused"),
+        ("oversized", "may be at most"),
     ];
     for (name, reason) in refusals {
         let fetched = download(qemu, &server, &format!("{name}.elastos"))?;
@@ -411,7 +420,13 @@ fn a_person_installs_runs_and_keeps_dapps() -> Result<(), Error> {
     }
     download(qemu, &server, "chat.elastos")?;
     qemu.write_console(b"elastos install /tmp/chat.elastos\n")?;
-    std::thread::sleep(Duration::from_millis(300));
+    // A different moment at every run; printed, so a failure can be replayed.
+    let nanoseconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let cut = Duration::from_millis(u64::from(nanoseconds % 1500));
+    eprintln!("cutting the power {} ms after the install began", cut.as_millis());
+    std::thread::sleep(cut);
     qemu.kill();
     drop(system);
 
