@@ -3,13 +3,14 @@
 //! (the `elastos-control` crate's [`ControlService`]).
 
 use crate::registry::{Registry, RegistryError};
+use crate::signing::{read_audit, SigningService};
 use crate::supervisor::{Assignment, Outbox, Supervisor};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use elastos_control::{
-    ControlError, ControlService, DappInfo, DappState, ErrorKind, NodeStatus, Reply, Ticket,
-    VmStatus,
+    AuditEntry, ControlError, ControlService, DappInfo, DappState, ErrorKind, NodeStatus,
+    PendingRequest, Reply, Ticket, VmStatus,
 };
 use elastos_package::{Capabilities, Limits, Manifest, Package, SignKeys, SystemPolicy};
 use elastos_store::BlockDevice;
@@ -34,6 +35,8 @@ pub struct Node<D: BlockDevice> {
     pub identity: String,
     /// The other VMs' states, for `elastos status`.
     pub vms: Vec<VmStatus>,
+    /// The node key's signing service, its approvals and audit log.
+    pub signing: SigningService,
 }
 
 impl<D: BlockDevice> Node<D> {
@@ -132,7 +135,46 @@ pub struct Service<'a, D: BlockDevice, O: Outbox> {
     pub wall_clock_ns: u64,
 }
 
+impl<D: BlockDevice, O: Outbox> Service<'_, D, O> {
+    /// A person's answer to signing request `id`: the app VM gets its
+    /// signature or refusal.
+    fn decide(&mut self, id: u64, approve: bool) -> Result<PendingRequest, ControlError> {
+        let wall_seconds = self.wall_clock_ns / 1_000_000_000;
+        let store = self.node.registry.store();
+        let (listed, (origin, status, value)) =
+            self.node.signing.decide_waiting(id, approve, wall_seconds, store).ok_or_else(
+                || {
+                    ControlError::new(
+                        ErrorKind::NotFound,
+                        format!("no request {id} waits for approval"),
+                    )
+                },
+            )?;
+        self.node.supervisor.answer(&origin, status, &value, self.outbox);
+        Ok(listed)
+    }
+}
+
 impl<D: BlockDevice, O: Outbox> ControlService for Service<'_, D, O> {
+    fn requests(&mut self, _ticket: Ticket<Vec<PendingRequest>>) -> Reply<Vec<PendingRequest>> {
+        Reply::Now(Ok(self.node.signing.pending()))
+    }
+
+    fn approve(&mut self, id: u64, _ticket: Ticket<PendingRequest>) -> Reply<PendingRequest> {
+        Reply::Now(self.decide(id, true))
+    }
+
+    fn deny(&mut self, id: u64, _ticket: Ticket<PendingRequest>) -> Reply<PendingRequest> {
+        Reply::Now(self.decide(id, false))
+    }
+
+    fn audit(&mut self, _ticket: Ticket<Vec<AuditEntry>>) -> Reply<Vec<AuditEntry>> {
+        Reply::Now(
+            read_audit(self.node.registry.store())
+                .map_err(|error| ControlError::new(ErrorKind::Internal, error.to_string())),
+        )
+    }
+
     fn install(&mut self, package: &[u8], _ticket: Ticket<DappInfo>) -> Reply<DappInfo> {
         let result = match self.node.registry.install(package, &SYSTEM_POLICY) {
             Ok(manifest) => Ok(self.node.info_of(&manifest)),

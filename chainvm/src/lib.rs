@@ -12,6 +12,8 @@
 //! - [`storage`]: the dapps' storage requests, within their quotas.
 //! - [`keys`]: the node's ed25519 key, kept in the store, and the keys it
 //!   derives for dapps; nothing secret leaves chainvm.
+//! - [`signing`]: the dapps' signing requests under their manifests'
+//!   policies, approvals from Linux, and the audit log.
 //!
 //! The pure parts build and test on the host (`cargo test -p chainvm`); the
 //! devices and the serving loop are in `main.rs`.
@@ -23,5 +25,6 @@ extern crate alloc;
 pub mod control;
 pub mod keys;
 pub mod registry;
+pub mod signing;
 pub mod storage;
 pub mod supervisor;

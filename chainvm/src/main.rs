@@ -45,10 +45,12 @@ mod vm {
     use chainvm::control::{Node, Service};
     use chainvm::keys::{self, NodeKey, Origin};
     use chainvm::registry::Registry;
+    use chainvm::signing::SigningService;
     use chainvm::storage;
-    use chainvm::supervisor::{Outbox, Supervisor};
+    use chainvm::supervisor::{Outbox, StorageRequest, Supervisor};
     use core::time::Duration;
     use elastos_control::{Endpoint, EndpointConfig, Server, ServerConfig, VmState, VmStatus};
+    use elastos_package::Capability;
     use elastos_store::{BlockDevice, DeviceError, MemoryDisk, Store};
     use guest_devices::block::Disk;
     use guest_devices::clock::RealTimeClock;
@@ -58,7 +60,7 @@ mod vm {
     use guest_runtime::identity::{self as network_identity, NoKey};
     use guest_runtime::message::Message;
     use guest_runtime::service::Handler;
-    use guest_runtime::supervision::{Record, RunState, RECORD_MAX};
+    use guest_runtime::supervision::{Record, RunState, StorageOperation, RECORD_MAX};
     use guest_runtime::time::Instant;
     use guest_runtime::{println, warn};
     use rand_chacha::ChaCha20Rng;
@@ -176,8 +178,6 @@ mod vm {
         /// Wanted dapps have been started after boot.
         autostarted: bool,
         record: Vec<u8>,
-        /// The node's key, or why it has none.
-        node_key: Result<NodeKey, NoKey>,
     }
 
     impl ChainHandler {
@@ -221,6 +221,7 @@ mod vm {
                     supervisor: Supervisor::new(&[]),
                     identity,
                     vms: Vec::new(),
+                    signing: SigningService::new(node_key),
                 },
                 endpoint: Endpoint::new(endpoint_config()),
                 server: Server::new(ServerConfig { max_frame: MAX_PACKAGE + 4096 }),
@@ -229,7 +230,6 @@ mod vm {
                 clock,
                 slots: Vec::new(),
                 autostarted: false,
-                node_key,
                 record: alloc::vec![0u8; RECORD_MAX.max(PACKET_MAX)],
             }
         }
@@ -409,7 +409,10 @@ mod vm {
                     let request =
                         self.node.supervisor.record(slot, &record, |name| policy(&policies, name));
                     if let Some(request) = request {
-                        let (status, value) = storage::answer(&mut self.node.registry, &request);
+                        // A signature waiting for a person is answered later.
+                        let Some((status, value)) = self.answer_request(&request) else {
+                            continue;
+                        };
                         let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
                         self.node.supervisor.answer(&request, status, &value, &mut outbox);
                         outbox.ring();
@@ -482,6 +485,49 @@ mod vm {
     }
 
     impl ChainHandler {
+        /// The answer to an app VM's request: storage, the node's DID, or a
+        /// signature (`None` while it waits for a person's approval).
+        fn answer_request(&mut self, request: &StorageRequest) -> Option<(i32, Vec<u8>)> {
+            let manifest = self.node.registry.manifest(&request.dapp).ok().flatten();
+            match request.operation {
+                StorageOperation::Identity => Some(match &manifest {
+                    Some(manifest) if manifest.capabilities.contains(Capability::Identity) => {
+                        self.node.signing.identity()
+                    }
+                    _ => (elastos_host_api::Status::Denied.code(), Vec::new()),
+                }),
+                StorageOperation::Sign => {
+                    // The policy is there exactly when the manifest grants `sign`.
+                    let policy = manifest.as_ref().and_then(|manifest| manifest.sign.as_ref());
+                    let publisher = manifest
+                        .as_ref()
+                        .map_or([0; 32], |manifest| *manifest.publisher.as_bytes());
+                    let wall_seconds = self.wall_clock_ns() / 1_000_000_000;
+                    self.node.signing.request(
+                        request.clone(),
+                        policy,
+                        publisher,
+                        monotonic_ns(),
+                        wall_seconds,
+                        self.node.registry.store(),
+                    )
+                }
+                _ => Some(storage::answer(&mut self.node.registry, request)),
+            }
+        }
+
+        /// Refuses the signatures nobody approved in time.
+        fn expire_signatures(&mut self, channels: &mut Channels) {
+            let wall_seconds = self.wall_clock_ns() / 1_000_000_000;
+            let expired =
+                self.node.signing.expire(monotonic_ns(), wall_seconds, self.node.registry.store());
+            let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
+            for (request, status, value) in expired {
+                self.node.supervisor.answer(&request, status, &value, &mut outbox);
+            }
+            outbox.ring();
+        }
+
         /// Answers netvm's identity requests, and its pings, on its channel.
         fn serve_netvm(&mut self, channels: &mut Channels) {
             let Some(channel) = channels.iter_mut().find(|channel| channel.name() == NETVM_CHANNEL)
@@ -502,7 +548,7 @@ mod vm {
                 let answer_length = if let Ok(Message::Ping(payload)) = Message::decode(received) {
                     Message::Pong(payload).encode(&mut answer).ok()
                 } else if let Ok(record) = network_identity::Record::decode(received) {
-                    keys::answer_netvm(self.node_key.as_ref().map_err(|reason| *reason), &record)
+                    keys::answer_netvm(self.node.signing.node_key(), &record)
                         .and_then(|reply| reply.encode(&mut answer).ok())
                 } else {
                     None
@@ -516,6 +562,13 @@ mod vm {
                 let _ = channel.notify();
             }
         }
+    }
+
+    /// Monotonic time in nanoseconds.
+    fn monotonic_ns() -> u64 {
+        let ticks = guest_runtime::time::counter();
+        guest_runtime::time::duration_from_ticks(ticks, guest_runtime::time::frequency()).as_nanos()
+            as u64
     }
 
     /// The node's key from the store, made from `random` on the first start.
@@ -633,6 +686,7 @@ mod vm {
             if let Some(slot) = self.slot_of_channel(channel.index()) {
                 let policies = self.node.registry.restart_policies();
                 self.node.supervisor.channel_down(slot, |name| policy(&policies, name));
+                self.node.signing.forget_slot(slot);
             }
         }
 
@@ -641,6 +695,7 @@ mod vm {
             self.update_vm_states(channels);
             self.serve_netvm(channels);
             self.serve_apps(channels);
+            self.expire_signatures(channels);
             self.start_waiting(channels);
             let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
             self.node.supervisor.pump(&mut outbox);

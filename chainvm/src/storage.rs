@@ -51,6 +51,10 @@ pub fn answer<D: BlockDevice>(
             }
             Ok((count, listed))
         }
+        // The signing service's requests (crate::signing), not storage.
+        StorageOperation::Identity | StorageOperation::Sign => {
+            Ok((Status::InvalidArgument.code(), Vec::new()))
+        }
     };
     match result {
         Ok(answer) => answer,

@@ -18,6 +18,9 @@
 //! | 22   | storage  | app     | run u32, request u32, operation u8, key bytes16, value rest|
 //! | 23   | answer   | chainvm | run u32, request u32, status i32, value rest               |
 //!
+//! The storage record also carries the dapp's identity and signing requests
+//! (operations 4 and 5: chainvm's signing service), answered like the others.
+//!
 //! `run` numbers each assignment, so that what belongs to an earlier run
 //! (a late chunk, a late state) is told apart and dropped. The app VM trusts
 //! chainvm: chainvm verified the package before it assigns it, and the app
@@ -114,6 +117,12 @@ pub enum StorageOperation {
     Delete,
     /// List the keys that start with the key given (a prefix).
     List,
+    /// The node's DID (key and value empty); the answer's value is the DID.
+    Identity,
+    /// Sign a payload: the key is the payload kind, the value the key's
+    /// number (0 the node's, 1 the dapp's) and the payload; the answer's
+    /// value is the 64-byte signature and the `did:key` that verifies it.
+    Sign,
 }
 
 impl StorageOperation {
@@ -124,6 +133,8 @@ impl StorageOperation {
             Self::Put => 1,
             Self::Delete => 2,
             Self::List => 3,
+            Self::Identity => 4,
+            Self::Sign => 5,
         }
     }
 
@@ -134,6 +145,8 @@ impl StorageOperation {
             1 => Self::Put,
             2 => Self::Delete,
             3 => Self::List,
+            4 => Self::Identity,
+            5 => Self::Sign,
             _ => return None,
         })
     }

@@ -177,13 +177,14 @@ fn the_node_key_is_in_chainvm_s_memory_alone() -> Result<(), Error> {
     for machine in the_system(&options).machines {
         let dump = folder.path().join(format!("{}.ram", machine.name));
         let command = format!(
-            "pmemsave {:#x} {:#x} {}",
+            "pmemsave {:#x} {:#x} \"{}\"",
             machine.memory.base,
             machine.memory.size,
             dump.display()
         );
-        gdb.monitor_command(&command)?;
-        let memory = std::fs::read(&dump).expect("QEMU saved the VM's memory");
+        let said = gdb.monitor_command(&command)?;
+        let memory = std::fs::read(&dump)
+            .unwrap_or_else(|error| panic!("`{command}` saved nothing ({error}): {said:?}"));
         assert_eq!(memory.len() as u64, machine.memory.size, "{}", machine.name);
         if memory.windows(32).any(|window| window == secret) {
             found.push(machine.name);

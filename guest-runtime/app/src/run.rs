@@ -450,7 +450,9 @@ impl AppVm {
             Answer::Status(Status::from_code(i64::from(status)).unwrap_or(Status::Failed))
         } else {
             match run.pending_operation {
-                Some(StorageOperation::Get) => Answer::Value(value.to_vec()),
+                Some(
+                    StorageOperation::Get | StorageOperation::Identity | StorageOperation::Sign,
+                ) => Answer::Value(value.to_vec()),
                 Some(StorageOperation::List) => Answer::Keys(decode_keys(value)),
                 _ => Answer::Done,
             }
@@ -570,6 +572,17 @@ impl AppVm {
                             }
                             Request::StorageList { prefix } => {
                                 (StorageOperation::List, prefix, Vec::new())
+                            }
+                            Request::Identity => {
+                                (StorageOperation::Identity, Vec::new(), Vec::new())
+                            }
+                            // The kind in the key, the key's number and the
+                            // payload in the value (chainvm's signing service).
+                            Request::Sign { key, kind, payload } => {
+                                let mut value = Vec::with_capacity(1 + payload.len());
+                                value.push(key);
+                                value.extend_from_slice(&payload);
+                                (StorageOperation::Sign, kind, value)
                             }
                         };
                     run.pending_operation = Some(operation);

@@ -213,7 +213,9 @@ impl Dapp {
                 }
                 let value = match pending {
                     Pending::Get { .. } => Val::I64(result),
-                    Pending::Write | Pending::List { .. } => Val::I32(result as i32),
+                    Pending::Write | Pending::List { .. } | Pending::Text { .. } => {
+                        Val::I32(result as i32)
+                    }
                 };
                 call.resume(&mut self.store, &[value], &mut [])
             }

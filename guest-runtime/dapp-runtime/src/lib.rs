@@ -33,6 +33,7 @@ pub mod outcome;
 pub mod policy;
 mod serve;
 pub mod services;
+pub mod signature;
 mod state;
 
 pub use dapp::{Dapp, EVENT_QUEUE_MAX};

@@ -37,9 +37,17 @@ pub(crate) enum Disposition {
 /// Where a blocked call's answer goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Pending {
-    Get { buffer: Range<usize> },
+    Get {
+        buffer: Range<usize>,
+    },
     Write,
-    List { buffer: Range<usize> },
+    List {
+        buffer: Range<usize>,
+    },
+    /// Text or bytes written to `buffer`, the call returning an `i32`.
+    Text {
+        buffer: Range<usize>,
+    },
 }
 
 /// A status as a call's result.
@@ -213,22 +221,28 @@ fn serve_granted(
             })
         }
         Call::Identity { buffer } => {
-            // The node's DID comes from chainvm once it has one; until then
-            // there is none to give.
-            range(buffer)?;
-            resume(status(Status::Unavailable))
+            let buffer = range(buffer)?;
+            Ok(Disposition::Block { request: Request::Identity, pending: Pending::Text { buffer } })
         }
         Call::Sign { key_kind, kind, payload, signature } => {
-            let (kind, payload) = (range(kind)?, range(payload)?);
-            range(signature)?;
-            if KeyKind::from_code(key_kind).is_none() {
+            let (kind, payload, signature) = (range(kind)?, range(payload)?, range(signature)?);
+            let Some(key) = KeyKind::from_code(key_kind) else {
                 return resume(status(Status::InvalidArgument));
-            }
+            };
             if kind.len() > SIGNATURE_KIND_MAX || payload.len() > SIGNATURE_PAYLOAD_MAX {
                 return resume(status(Status::TooLarge));
             }
-            // Signing arrives with chainvm's signing service.
-            resume(status(Status::Unavailable))
+            if kind.is_empty() {
+                return resume(status(Status::InvalidArgument));
+            }
+            Ok(Disposition::Block {
+                request: Request::Sign {
+                    key: key as u8,
+                    kind: memory[kind].to_vec(),
+                    payload: memory[payload].to_vec(),
+                },
+                pending: Pending::Text { buffer: signature },
+            })
         }
         Call::Verify { identity, kind, payload, signature } => {
             let ranges = [range(identity)?, range(kind)?, range(payload)?, range(signature)?];
@@ -236,7 +250,14 @@ fn serve_granted(
             if ranges.iter().zip(limits).any(|(range, limit)| range.len() > limit) {
                 return resume(status(Status::TooLarge));
             }
-            resume(status(Status::Unavailable))
+            let [identity, kind, payload, signature] = ranges;
+            let result = crate::signature::verify(
+                &memory[identity],
+                &memory[kind],
+                &memory[payload],
+                &memory[signature],
+            );
+            resume(result.map_or_else(status, |()| 0))
         }
         Call::Exit { code } => Ok(Disposition::Exit(code)),
     }
@@ -326,6 +347,13 @@ pub(crate) fn finish(pending: &Pending, answer: Answer, memory: &mut [u8]) -> Re
     match (pending, answer) {
         (_, Answer::Status(refused)) => Ok(status(refused)),
         (Pending::Get { buffer }, Answer::Value(value)) => {
+            if value.len() > buffer.len() {
+                return Ok(too_small(memory, buffer.clone(), value.len()));
+            }
+            memory[buffer.start..buffer.start + value.len()].copy_from_slice(&value);
+            Ok(value.len() as i64)
+        }
+        (Pending::Text { buffer }, Answer::Value(value)) => {
             if value.len() > buffer.len() {
                 return Ok(too_small(memory, buffer.clone(), value.len()));
             }

@@ -99,6 +99,20 @@ pub enum Request {
         /// The prefix (empty for every key).
         prefix: Vec<u8>,
     },
+    /// The node's DID: answer [`Answer::Value`] with its text.
+    Identity,
+    /// Sign `payload` for `kind` with the node's key (`key` 0) or the dapp's
+    /// own (1): answer [`Answer::Value`] with the 64-byte signature and the
+    /// `did:key` that verifies it, or [`Answer::Status`] (`Denied`,
+    /// `RateLimited`...).
+    Sign {
+        /// The key's number.
+        key: u8,
+        /// The payload kind.
+        kind: Vec<u8>,
+        /// The payload.
+        payload: Vec<u8>,
+    },
 }
 
 /// chainvm's answer to a [`Request`].

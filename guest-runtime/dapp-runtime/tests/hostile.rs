@@ -497,23 +497,70 @@ fn a_storage_write_flood_is_stopped_and_a_value_over_the_quota_refused() {
 }
 
 #[test]
-fn identity_and_signing_are_unavailable_for_now() {
+fn identity_signing_and_verification_go_through_chainvm_and_the_runtime() {
+    // identity into 100; sign "vote" over "ballot" into 400; verify with the
+    // DID at 100 and the signature's first 64 bytes: 0; then verify a
+    // changed payload: INVALID_SIGNATURE. Exit code: the sum of results
+    // (DID length + signature-and-DID length + 0 + INVALID_SIGNATURE).
     let wat = r#"(module
         (import "elastos" "identity" (func $identity (param i32 i32) (result i32)))
+        (import "elastos" "sign" (func $sign (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "elastos" "verify" (func $verify (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
         (import "elastos" "exit" (func $exit (param i32)))
         (memory (export "memory") 1)
-        (func (export "elastos_main") (call $exit (call $identity (i32.const 0) (i32.const 64)))))"#;
+        (data (i32.const 0) "vote")
+        (data (i32.const 8) "ballot")
+        (data (i32.const 16) "ballow")
+        (func (export "elastos_main") (local $did i32) (local $signed i32) (local $good i32) (local $bad i32)
+            (local.set $did (call $identity (i32.const 100) (i32.const 256)))
+            (local.set $signed (call $sign (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 8) (i32.const 6) (i32.const 400) (i32.const 128)))
+            (local.set $good (call $verify (i32.const 100) (local.get $did) (i32.const 0) (i32.const 4) (i32.const 8) (i32.const 6) (i32.const 400) (i32.const 64)))
+            (local.set $bad (call $verify (i32.const 100) (local.get $did) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 6) (i32.const 400) (i32.const 64)))
+            (call $exit (i32.add (i32.add (local.get $did) (local.get $signed)) (i32.add (local.get $good) (local.get $bad))))))"#;
     let mut dapp = load_ok(wat);
+    let mut services = MockServices::default();
+    let Outcome::Blocked(request) = dapp.run(&mut services) else { panic!("identity blocks") };
+    assert_eq!(request, Request::Identity);
+    let mut storage = MockStorage::default();
+    dapp.answer(storage.answer(&request)).unwrap();
+    let Outcome::Blocked(request) = dapp.run(&mut services) else { panic!("sign blocks") };
     assert_eq!(
-        dapp.run(&mut MockServices::default()),
-        Outcome::Finished { code: Status::Unavailable.code() }
+        request,
+        Request::Sign { key: 0, kind: b"vote".to_vec(), payload: b"ballot".to_vec() }
     );
-    let grants = Grants { identity: false, ..Grants::ALL };
+    dapp.answer(storage.answer(&request)).unwrap();
+    let did = common::MOCK_DID.len() as i32;
+    let expected = did + 64 + did + Status::InvalidSignature.code();
+    assert_eq!(dapp.run(&mut services), Outcome::Finished { code: expected });
+
+    // Without the capabilities: denied before anything else.
+    let grants = Grants { identity: false, sign: false, ..Grants::ALL };
     let mut dapp = load(wat, grants, limits()).unwrap();
     assert_eq!(
         dapp.run(&mut MockServices::default()),
-        Outcome::Finished { code: Status::Denied.code() }
+        Outcome::Finished { code: 4 * Status::Denied.code() }
     );
+}
+
+#[test]
+fn signing_refusals_and_bad_arguments_reach_the_dapp() {
+    // A key kind that does not exist, an empty kind, a kind too long: no
+    // request at all; a refusal from chainvm comes back as its status.
+    let wat = r#"(module
+        (import "elastos" "sign" (func $sign (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "elastos" "exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "elastos_main")
+            (if (i32.ne (call $sign (i32.const 7) (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 400) (i32.const 128)) (i32.const -2)) (then unreachable))
+            (if (i32.ne (call $sign (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 400) (i32.const 128)) (i32.const -2)) (then unreachable))
+            (if (i32.ne (call $sign (i32.const 0) (i32.const 0) (i32.const 65) (i32.const 0) (i32.const 0) (i32.const 400) (i32.const 128)) (i32.const -4)) (then unreachable))
+            (call $exit (call $sign (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 400) (i32.const 128)))))"#;
+    let mut dapp = load_ok(wat);
+    let mut services = MockServices::default();
+    let Outcome::Blocked(request) = dapp.run(&mut services) else { panic!("the last sign blocks") };
+    assert!(matches!(request, Request::Sign { key: 1, .. }));
+    dapp.answer(MockStorage::default().answer(&request)).unwrap();
+    assert_eq!(dapp.run(&mut services), Outcome::Finished { code: Status::Denied.code() });
 }
 
 #[test]

@@ -247,6 +247,8 @@ impl LogLevel {
 pub enum KeyKind {
     /// The node's identity key (ed25519), the key behind its DID.
     Node = 0,
+    /// The key chainvm derives for the calling dapp alone (ed25519).
+    Dapp = 1,
 }
 
 impl KeyKind {
@@ -254,6 +256,7 @@ impl KeyKind {
     pub const fn from_code(code: i32) -> Option<KeyKind> {
         match code {
             0 => Some(KeyKind::Node),
+            1 => Some(KeyKind::Dapp),
             _ => None,
         }
     }
@@ -439,7 +442,8 @@ mod tests {
         assert_eq!(LogLevel::from_code(4), None);
         assert_eq!(LogLevel::from_code(-1), None);
         assert_eq!(KeyKind::from_code(0), Some(KeyKind::Node));
-        assert_eq!(KeyKind::from_code(1), None);
+        assert_eq!(KeyKind::from_code(1), Some(KeyKind::Dapp));
+        assert_eq!(KeyKind::from_code(2), None);
     }
 
     #[test]

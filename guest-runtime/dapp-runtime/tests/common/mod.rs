@@ -65,6 +65,14 @@ impl MockServices {
     }
 }
 
+/// The node key's secret the mock signs with (RFC 8032, test 1).
+pub const MOCK_SECRET: [u8; 32] = [
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
+    0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+];
+/// Its did:key.
+pub const MOCK_DID: &[u8] = b"did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw";
+
 /// chainvm's storage, in memory, with the quota counted as chainvm would.
 #[derive(Debug, Default, Clone)]
 pub struct MockStorage {
@@ -100,6 +108,18 @@ impl MockStorage {
             Request::StorageList { prefix } => Answer::Keys(
                 self.entries.keys().filter(|key| key.starts_with(prefix)).cloned().collect(),
             ),
+            // chainvm's signing service, with RFC 8032's first key as the
+            // node's and no per-dapp key.
+            Request::Identity => Answer::Value(MOCK_DID.to_vec()),
+            Request::Sign { key: 0, kind, payload } => {
+                use ed25519_dalek::Signer;
+                let key = ed25519_dalek::SigningKey::from_bytes(&MOCK_SECRET);
+                let message = elastos_dapp_runtime::signature::signed_message(kind, payload);
+                let mut value = key.sign(&message).to_bytes().to_vec();
+                value.extend_from_slice(MOCK_DID);
+                Answer::Value(value)
+            }
+            Request::Sign { .. } => Answer::Status(Status::Denied),
         }
     }
 }
