@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod calendar;
 pub mod cometbft;
 pub mod did_key;
 pub mod elastos_did;

@@ -1,6 +1,8 @@
 //! Time as CometBFT keeps it: a `google.protobuf.Timestamp` (seconds since the
 //! Unix epoch and nanoseconds), parsed from RFC 3339 text.
 
+use crate::calendar::{days_from_civil, days_in_month};
+
 /// Nanoseconds in a second.
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
@@ -114,32 +116,6 @@ impl Time {
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
         Ok(Self { seconds, nanos })
     }
-}
-
-/// Whether `year` is a leap year in the proleptic Gregorian calendar.
-fn is_leap_year(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// The number of days in `month` (1..=12) of `year`.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given date (proleptic Gregorian calendar).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
