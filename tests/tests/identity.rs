@@ -3,12 +3,18 @@
 //! with a fresh disk, as the rust-libp2p host peer sees it; `elastos status`
 //! in Linux shows the node's DID, the `did:key` of that same key; and the
 //! key's secret is in chainvm's memory and no other VM's (read through the
-//! gdbstub).
+//! gdbstub); dapps get signatures the host verifies, under the node key and
+//! their own, and a person approves and denies signing requests from
+//! Linux's shell.
 
 use std::path::Path;
 use std::time::Duration;
 
-use elastos_tests::dapps::elastos;
+use elastos_package::{
+    pack, Approval, Capabilities, Capability, Limits, Manifest, PublisherKey, RestartPolicy,
+    SignKeys, SignPolicy, Version,
+};
+use elastos_tests::dapps::{self, elastos};
 use elastos_tests::peer::{field, Peer};
 use elastos_tests::shell::wait_for_shell;
 use elastos_tests::system::{the_system, LINUX_COMMAND_LINE};
@@ -194,5 +200,236 @@ fn the_node_key_is_in_chainvm_s_memory_alone() -> Result<(), Error> {
     // Found where it is kept (the search works), and nowhere else.
     assert_eq!(found, ["chainvm"]);
     gdb.detach()?;
+    Ok(())
+}
+
+/// Writes `tag`, a space and `length` bytes at `data` (in hex when `hex`)
+/// as a log line; `status` logs an i32 as 4 little-endian bytes in hex.
+const EMIT: &str = r#"
+  (data (i32.const 32) "0123456789abcdef")
+  (func $emit (param $tag i32) (param $data i32) (param $len i32) (param $hex i32)
+    (local $i i32) (local $out i32) (local $byte i32)
+    (i32.store8 (i32.const 4096) (local.get $tag))
+    (i32.store8 (i32.const 4097) (i32.const 32))
+    (local.set $out (i32.const 4098))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+        (local.set $byte (i32.load8_u (i32.add (local.get $data) (local.get $i))))
+        (if (local.get $hex)
+          (then
+            (i32.store8 (local.get $out)
+              (i32.load8_u (i32.add (i32.const 32) (i32.shr_u (local.get $byte) (i32.const 4)))))
+            (i32.store8 (i32.add (local.get $out) (i32.const 1))
+              (i32.load8_u (i32.add (i32.const 32) (i32.and (local.get $byte) (i32.const 15)))))
+            (local.set $out (i32.add (local.get $out) (i32.const 2))))
+          (else
+            (i32.store8 (local.get $out) (local.get $byte))
+            (local.set $out (i32.add (local.get $out) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (drop (call $log (i32.const 2) (i32.const 4096) (i32.sub (local.get $out) (i32.const 4096)))))
+  (func $status (param $tag i32) (param $value i32)
+    (i32.store (i32.const 3000) (local.get $value))
+    (call $emit (local.get $tag) (i32.const 3000) (i32.const 4) (i32.const 1)))
+  (func $signed (param $tag i32) (param $length i32)
+    (if (i32.gt_s (local.get $length) (i32.const 0))
+      (then (call $emit (local.get $tag) (i32.const 2000) (local.get $length) (i32.const 1)))))
+"#;
+
+const IMPORTS: &str = r#"
+  (import "elastos" "identity" (func $identity (param i32 i32) (result i32)))
+  (import "elastos" "sign" (func $sign (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "elastos" "log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "vote")
+  (data (i32.const 16) "ballot-1")
+"#;
+
+/// Signs "ballot-1" as a "vote" with the node key (N) and its own (D), then
+/// asks for a kind its policy lacks (K); logs its DID (I) and each status.
+const SIGNER: &str = r#"
+  (func (export "elastos_main") (local $n i32)
+    (local.set $n (call $identity (i32.const 1000) (i32.const 256)))
+    (call $status (i32.const 105) (local.get $n))
+    (if (i32.gt_s (local.get $n) (i32.const 0))
+      (then (call $emit (i32.const 73) (i32.const 1000) (local.get $n) (i32.const 0))))
+    (local.set $n (call $sign (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 8) (i32.const 2000) (i32.const 128)))
+    (call $status (i32.const 110) (local.get $n))
+    (call $signed (i32.const 78) (local.get $n))
+    (local.set $n (call $sign (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 8) (i32.const 2000) (i32.const 128)))
+    (call $status (i32.const 100) (local.get $n))
+    (call $signed (i32.const 68) (local.get $n))
+    (local.set $n (call $sign (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 16) (i32.const 8) (i32.const 2000) (i32.const 128)))
+    (call $status (i32.const 75) (local.get $n)))
+"#;
+
+/// Asks twice for a node signature that needs a person's approval; logs
+/// each status (A, B) and the first signature (N).
+const APPROVER: &str = r#"
+  (func (export "elastos_main") (local $n i32)
+    (local.set $n (call $sign (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 8) (i32.const 2000) (i32.const 128)))
+    (call $status (i32.const 65) (local.get $n))
+    (call $signed (i32.const 78) (local.get $n))
+    (local.set $n (call $sign (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 8) (i32.const 2000) (i32.const 128)))
+    (call $status (i32.const 66) (local.get $n)))
+"#;
+
+/// A package of dapp `name` running `body`, allowed to sign "vote" payloads.
+fn signing_dapp(name: &str, body: &str, keys: SignKeys, approval: Approval) -> Vec<u8> {
+    let secret = [0x42u8; 32];
+    let manifest = Manifest {
+        name: name.into(),
+        version: Version::new(1, 0, 0),
+        description: String::new(),
+        publisher: PublisherKey::from_secret_key(&secret),
+        entry: "elastos_main".into(),
+        restart: RestartPolicy::Stop,
+        capabilities: Capabilities::of(&[Capability::Log, Capability::Identity, Capability::Sign]),
+        limits: Limits::DEFAULT,
+        sign: Some(SignPolicy {
+            keys,
+            payload_kinds: vec!["vote".into()],
+            per_minute: 60,
+            approval,
+        }),
+    };
+    let module = wat::parse_str(format!("(module {IMPORTS} {EMIT} {body})")).expect("valid text");
+    pack(&manifest, &module, &secret).expect("the test's package packs")
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .map(|index| u8::from_str_radix(&text[2 * index..2 * index + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The value logged under `tag` by `dapp`, waiting for it.
+fn logged(qemu: &Qemu, dapp: &str, tag: &str) -> Result<String, Error> {
+    let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let (logs, _) = elastos(qemu, &format!("logs {dapp}"))?;
+        let prefix = format!("info: {tag} ");
+        if let Some(value) = logs.lines().find_map(|line| line.split(&prefix).nth(1)) {
+            return Ok(value.trim().to_string());
+        }
+        assert!(std::time::Instant::now() < deadline, "{dapp} never logged {tag}: {logs}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A status logged under `tag`.
+fn logged_status(qemu: &Qemu, dapp: &str, tag: &str) -> Result<i32, Error> {
+    let bytes = hex_decode(&logged(qemu, dapp, tag)?);
+    Ok(i32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+}
+
+/// Checks a logged signature-and-DID over the test's vote; returns the DID.
+fn check_signature(value: &str) -> String {
+    let bytes = hex_decode(value);
+    let signature = ed25519_dalek::Signature::from_bytes(bytes[..64].try_into().expect("64 bytes"));
+    let did = String::from_utf8(bytes[64..].to_vec()).expect("a DID");
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&did_key(&did)).expect("a key");
+    let mut message = b"elastos-signature/v1\0\x04vote".to_vec();
+    message.extend_from_slice(b"ballot-1");
+    key.verify_strict(&message, &signature).expect("the host verifies chainvm's signature");
+    assert!(key.verify_strict(b"ballot-1", &signature).is_err(), "not over the bare payload");
+    did
+}
+
+/// The id of the first signing request `elastos requests` lists for `dapp`.
+fn wait_for_request(qemu: &Qemu, dapp: &str) -> Result<u64, Error> {
+    let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let (text, status) = elastos(qemu, "requests")?;
+        assert_eq!(status, 0, "{text}");
+        let found = text.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            let id = words.next()?.parse().ok()?;
+            (words.next()? == dapp && words.next()? == "sign").then_some(id)
+        });
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        assert!(std::time::Instant::now() < deadline, "no request of {dapp}: {text}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn dapps_get_signatures_the_host_verifies_and_a_person_approves_or_denies() -> Result<(), Error> {
+    let server = dapps::serve(vec![
+        (
+            "signer.elastos".into(),
+            signing_dapp("signer", SIGNER, SignKeys { node: true, dapp: true }, Approval::Never),
+        ),
+        (
+            "approver.elastos".into(),
+            signing_dapp(
+                "approver",
+                APPROVER,
+                SignKeys { node: true, dapp: false },
+                Approval::Always,
+            ),
+        ),
+    ]);
+    let artifacts = artifacts()?;
+    let options = SystemOptions {
+        default_system: true,
+        elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        name: "identity-signing".into(),
+        ..SystemOptions::default()
+    };
+    let system = boot(&artifacts, &options)?;
+    let qemu = &system.qemu;
+    let node_did = status_did(qemu)?;
+    dapps::wait_for_network(qemu)?;
+    for name in ["signer", "approver"] {
+        let downloaded = dapps::download(qemu, &server, &format!("{name}.elastos"))?;
+        assert!(downloaded.contains("wget=0"), "{downloaded}");
+        let (output, status) = elastos(qemu, &format!("install /tmp/{name}.elastos"))?;
+        assert_eq!(status, 0, "{output}");
+    }
+
+    // Without approval: the node key's signature and the dapp's own, each
+    // with the DID that verifies it; a kind outside the policy is denied.
+    let (output, status) = elastos(qemu, "start signer")?;
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(logged(qemu, "signer", "I")?, node_did);
+    assert_eq!(check_signature(&logged(qemu, "signer", "N")?), node_did);
+    let dapp_did = check_signature(&logged(qemu, "signer", "D")?);
+    assert_ne!(dapp_did, node_did, "the dapp's key is its own");
+    assert_eq!(logged_status(qemu, "signer", "K")?, -1, "a kind outside the policy is denied");
+
+    // With approval: approved from the shell, then denied.
+    let (output, status) = elastos(qemu, "start approver")?;
+    assert_eq!(status, 0, "{output}");
+    let first = wait_for_request(qemu, "approver")?;
+    let (output, status) = elastos(qemu, &format!("approve {first}"))?;
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains(&format!("approved request {first}")), "{output}");
+    assert_eq!(logged_status(qemu, "approver", "A")?, 64 + node_did.len() as i32);
+    assert_eq!(check_signature(&logged(qemu, "approver", "N")?), node_did);
+    let second = wait_for_request(qemu, "approver")?;
+    assert_ne!(second, first);
+    let (output, status) = elastos(qemu, &format!("deny {second}"))?;
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(logged_status(qemu, "approver", "B")?, -1, "a denied request is refused");
+    let (output, status) = elastos(qemu, &format!("approve {second}"))?;
+    assert_ne!(status, 0, "a request answered already: {output}");
+
+    // The audit log has every request: who, what digest, allowed or not.
+    let (audit, status) = elastos(qemu, "audit")?;
+    assert_eq!(status, 0, "{audit}");
+    assert_eq!(
+        audit.matches("signer sign: allowed: node key, kind vote, 8 bytes, sha256:").count(),
+        1,
+        "{audit}"
+    );
+    assert_eq!(audit.matches("signer sign: allowed: dapp key").count(), 1, "{audit}");
+    assert!(audit.contains("signer sign: refused (payload kind not in the policy)"), "{audit}");
+    assert!(audit.contains(&format!("approver approve: request {first} signed")), "{audit}");
+    assert!(audit.contains(&format!("approver deny: request {second} refused")), "{audit}");
     Ok(())
 }
