@@ -2,8 +2,9 @@
 //!
 //! [`host_call_module`] builds a dapp whose entry calls `clock_monotonic`
 //! `count` times and returns: time `run` until `Finished` and divide by
-//! `count` for the cost of one non-blocking host call (a wasmi suspension,
-//! the call served, the resumption). [`blocking_call_module`] calls
+//! `count` for the cost of one non-blocking host call (answered in place
+//! when the services offer a counter; otherwise a wasmi suspension, the
+//! call served, the resumption). [`blocking_call_module`] calls
 //! `storage_get` `count` times; each one returns `Blocked`, and the time
 //! from `run` through `answer` to the next `Blocked` is a blocking call's
 //! round trip without chainvm. Load them with [`Grants::ALL`] (or at least

@@ -183,6 +183,7 @@ impl Dapp {
             .get_func(&store, entry)
             .ok_or_else(|| LoadError::NoEntry(Name::new(&[entry])))?;
         let memory = instance.get_memory(&store, MEMORY_EXPORT);
+        store.data_mut().memory = memory;
         Ok(Dapp {
             store,
             entry,
@@ -197,6 +198,9 @@ impl Dapp {
     /// Runs the dapp for at most one slice of fuel, serving its host calls
     /// with `services`, and says where it got to.
     pub fn run(&mut self, services: &mut impl Services) -> Outcome {
+        if !matches!(self.execution, Execution::Finished(_) | Execution::Stopped(_)) {
+            serve::lend(self.store.data_mut(), services);
+        }
         // The placeholder is replaced on every path below.
         let execution = mem::replace(&mut self.execution, Execution::Finished(0));
         let step = match execution {
@@ -247,7 +251,9 @@ impl Dapp {
                 self.entry.call_resumable(&mut self.store, &[], &mut [])
             }
         };
-        self.drive(step, services)
+        let outcome = self.drive(step, services);
+        serve::write_logs(self.store.data_mut(), services);
+        outcome
     }
 }
 
@@ -288,6 +294,8 @@ impl Dapp {
                 return self.settle(Execution::Stopped(StopReason::Trap(TrapKind::Other)));
             };
             let (memory, state) = split(&mut self.store, self.memory);
+            // Lines logged in place come first.
+            serve::write_logs(state, services);
             let disposition = serve::serve(host_call, memory, state, services);
             if mem::take(&mut self.store.data_mut().waited) {
                 self.wait_mark = self.consumed_now();

@@ -40,4 +40,4 @@ pub use dapp::{Dapp, EVENT_QUEUE_MAX};
 pub use elastos_host_api as host_api;
 pub use outcome::{LoadError, Outcome, Statistics, StopReason, TrapKind};
 pub use policy::{Grants, Limits};
-pub use services::{Answer, AnswerError, Event, PushError, Request, Services};
+pub use services::{Answer, AnswerError, Counter, Event, PushError, Request, Services};

@@ -10,9 +10,9 @@ use crate::{
     outcome::StopReason,
     policy::Admission,
     services::{Answer, Request, Services},
-    state::{QueuedEvent, State},
+    state::{QueuedEvent, State, LOG_QUEUE_MAX},
 };
-use alloc::vec::Vec;
+use alloc::{string::String, vec::Vec};
 use core::ops::Range;
 use elastos_host_api::{
     event::Event, keys, peer, KeyKind, LogLevel, Status, BODY_MAX, IDENTITY_MAX, KEY_MAX, LOG_MAX,
@@ -63,8 +63,7 @@ pub(crate) fn serve(
     services: &mut impl Services,
 ) -> Disposition {
     state.statistics.host_calls += 1;
-    let needed = elastos_host_api::find(call.function()).and_then(|function| function.capability);
-    if let Some(capability) = needed {
+    if let Some(capability) = call.capability() {
         if !state.grants.allows(capability) {
             state.statistics.denied_calls += 1;
             return Disposition::Resume(status(Status::Denied));
@@ -75,6 +74,121 @@ pub(crate) fn serve(
         Err(violation) => {
             Disposition::Stop(StopReason::HostApiViolation { function: call.function(), violation })
         }
+    }
+}
+
+/// Serves `call` where the dapp made it, with what the state holds for the
+/// slice, if it can be served so: `None` when the call must suspend the
+/// dapp and be served by [`serve`] (it blocks or waits, needs the loop's
+/// services, has a wild pointer, or the state has not what it needs).
+/// Whatever it answers, [`serve`] would have answered the same.
+pub(crate) fn serve_in_place(call: Call, memory: &mut [u8], state: &mut State) -> Option<i64> {
+    if let Some(capability) = call.capability() {
+        if !state.grants.allows(capability) {
+            state.statistics.host_calls += 1;
+            state.statistics.denied_calls += 1;
+            return Some(status(Status::Denied));
+        }
+    }
+    let size = memory.len();
+    let range = |span: Span| guest_memory::range(span.0, span.1, size).ok();
+    let result = match call {
+        Call::ClockMonotonic => {
+            let clock = state.lent.clock.as_ref()?;
+            let now = clock.now.saturating_add(clock.elapsed()).max(state.lent.last_now);
+            state.lent.last_now = now;
+            clamp(now)
+        }
+        Call::ClockWall => {
+            let clock = state.lent.clock.as_ref()?;
+            clock.wall.map_or(status(Status::Unavailable), |wall| {
+                clamp(wall.saturating_add(clock.elapsed()))
+            })
+        }
+        Call::Random { buffer } => {
+            let buffer = range(buffer)?;
+            let lent = &mut state.lent;
+            if buffer.len() > RANDOM_MAX {
+                status(Status::TooLarge)
+            } else {
+                let end = lent.entropy_used.checked_add(buffer.len())?;
+                let pool = lent.entropy.get_mut(lent.entropy_used..end)?;
+                memory[buffer].copy_from_slice(pool);
+                // Bytes handed out are not kept.
+                pool.fill(0);
+                lent.entropy_used = end;
+                0
+            }
+        }
+        Call::Log { level, text } => {
+            let text = range(text)?;
+            if state.lent.logs.len() >= LOG_QUEUE_MAX {
+                return None;
+            }
+            match LogLevel::from_code(level) {
+                None => status(Status::InvalidArgument),
+                Some(_) if text.len() > LOG_MAX => status(Status::TooLarge),
+                Some(level) => match core::str::from_utf8(&memory[text]) {
+                    Err(_) => status(Status::InvalidArgument),
+                    Ok(text) => {
+                        state.statistics.lines_logged += 1;
+                        state.lent.logs.push((level, String::from(text)));
+                        0
+                    }
+                },
+            }
+        }
+        Call::Verify { .. } => {
+            let mut nothing = NoServices;
+            match serve_granted(call, memory, state, &mut nothing) {
+                Ok(Disposition::Resume(result)) => result,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    state.statistics.host_calls += 1;
+    Some(result)
+}
+
+/// Services for a call that uses none (`verify`).
+struct NoServices;
+
+impl Services for NoServices {
+    fn now(&mut self) -> u64 {
+        0
+    }
+    fn wall_clock(&mut self) -> Option<u64> {
+        None
+    }
+    fn fill_random(&mut self, _: &mut [u8]) {}
+    fn log(&mut self, _: LogLevel, _: &str) {}
+    fn send(&mut self, _: &[u8], _: &str, _: &[u8]) -> Result<u64, Status> {
+        Err(Status::Unavailable)
+    }
+    fn delivered(&mut self, _: u64) {}
+}
+
+/// Writes the lines the dapp logged during the slice.
+pub(crate) fn write_logs(state: &mut State, services: &mut impl Services) {
+    for (level, text) in state.lent.logs.drain(..) {
+        services.log(level, &text);
+    }
+}
+
+/// Lends the state what the next slice's host functions need: the time
+/// now and the counter (if the services offer one), and a full entropy
+/// pool.
+pub(crate) fn lend(state: &mut State, services: &mut impl Services) {
+    let lent = &mut state.lent;
+    lent.clock = services.counter().map(|counter| {
+        let start = (counter.read)();
+        let now = services.now();
+        crate::state::SliceClock { counter, start, now, wall: services.wall_clock() }
+    });
+    if state.grants.random && lent.entropy_used > 0 {
+        services.fill_random(&mut lent.entropy);
+        lent.entropy_used = 0;
     }
 }
 

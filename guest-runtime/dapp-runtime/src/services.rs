@@ -27,6 +27,24 @@ pub trait Services {
     /// The dapp took the message of `delivery` (it was written to its
     /// buffer): netvm may answer the sender's peer `delivered`.
     fn delivered(&mut self, delivery: u64);
+    /// The counter that [`Services::now`] and [`Services::wall_clock`]
+    /// follow, if the runtime may read it itself. With one, `clock_monotonic`
+    /// and `clock_wall` are answered inside the dapp's call (the time read
+    /// at the slice's start, carried on by the counter) instead of
+    /// suspending the dapp to ask these services.
+    fn counter(&mut self) -> Option<Counter> {
+        None
+    }
+}
+
+/// A free-running counter: `read` returns its value, which goes up
+/// `frequency` times a second and never goes back.
+#[derive(Clone, Copy, Debug)]
+pub struct Counter {
+    /// Reads the counter.
+    pub read: fn() -> u64,
+    /// Its ticks per second.
+    pub frequency: u64,
 }
 
 /// An event for the dapp, pushed by the app VM's loop.

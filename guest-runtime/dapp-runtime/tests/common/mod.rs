@@ -4,7 +4,7 @@
 
 use elastos_dapp_runtime::{
     host_api::{LogLevel, Status},
-    Answer, Dapp, Outcome, Request,
+    Answer, Counter, Dapp, Outcome, Request,
 };
 use std::collections::BTreeMap;
 
@@ -22,6 +22,8 @@ pub struct MockServices {
     /// What `send` answers instead of an id, if set.
     pub refuse_sends: Option<Status>,
     pub random_calls: u64,
+    /// The counter offered to the runtime, if any.
+    pub counter: Option<Counter>,
 }
 
 impl elastos_dapp_runtime::Services for MockServices {
@@ -56,6 +58,10 @@ impl elastos_dapp_runtime::Services for MockServices {
 
     fn delivered(&mut self, delivery: u64) {
         self.delivered.push(delivery);
+    }
+
+    fn counter(&mut self) -> Option<Counter> {
+        self.counter
     }
 }
 
