@@ -4,8 +4,9 @@
 //! oversized Noise frames and multistream messages, a thousand half-open
 //! connections and a peer that opens streams without end. netvm must drop
 //! or refuse each of them, say so on its console, never restart, and keep
-//! serving the legitimate peer: pings, messages with receipts, and a new
-//! connection afterwards.
+//! serving the legitimate peer: pings, messages to the `chat` example dapp
+//! (installed and started from Linux's shell) with receipts and chat's
+//! answers, and a new connection afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -17,19 +18,26 @@ use elastos_p2p::multistream::Dialer;
 use elastos_p2p::noise::{self, Handshake, Progress, Role, Transport};
 use elastos_p2p::ping;
 use elastos_p2p::yamux::{self, Event, Mode, Session, StreamId, YamuxError};
+use elastos_tests::dapps::{self, elastos};
 use elastos_tests::hostile::{
     connect_and_send, drain, io_error, is_open, is_reset, multistream_header, multistream_opening,
     noise_frame, oversized_multistream_message, read_some, send_junk_and_close, send_on, Ending,
     Generator, HostileError, ReadOutcome, READ_SLICE,
 };
-use elastos_tests::peer::{free_port, netvm_peer_id, Peer};
+use elastos_tests::peer::{field, free_port, Peer};
 use elastos_tests::qemu::source_text;
+use elastos_tests::shell::wait_for_shell;
+use elastos_tests::system::LINUX_COMMAND_LINE;
 use elastos_tests::{artifacts, boot, Qemu, QemuError, SystemOptions};
 
 /// Any failure of the test: the harness's or a hostile client's.
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// How long netvm may take to start its node and get an address.
+/// What Linux's DHCP script prints when it applied a lease.
+const LEASE_LINE: &str = "elastos: eth0 has ";
+/// How long Linux may take to get its lease once its shell is up.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(120);
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a connection, an identify, a ping or a receipt may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -102,13 +110,43 @@ impl Legitimate<'_> {
         Ok(())
     }
 
-    /// Sends the app VM a message and waits for its `delivered` receipt.
+    /// Sends chat a message, waits for its `delivered` receipt and for
+    /// chat's echo (`echo: TEXT`) back to the host peer.
     fn sends_a_message(&mut self, text: &str) -> TestResult {
         let fields = [self.netvm_field.as_str(), "status=delivered"];
         let seen = self.count_with("receipt", &fields);
-        self.host.command(&format!("send {} app {text}", self.netvm_id))?;
+        let echo = [self.netvm_field.as_str(), "sender=chat", "recipient=host"];
+        let echoes = self.count_with("message", &echo);
+        self.host.command(&format!("send {} chat {text}", self.netvm_id))?;
         self.host.wait_for_new_event("receipt", &fields, seen, STEP_TIMEOUT)?;
+        let answer = self.host.wait_for_new_event("message", &echo, echoes, STEP_TIMEOUT)?;
+        let length = (b"echo: ".len() + text.len()).to_string();
+        assert_eq!(field(&answer, "length"), Some(length.as_str()), "{answer}");
         Ok(())
+    }
+
+    /// Waits until netvm delivers messages for chat, which registers its
+    /// name with netvm once it runs: messages sent before find no
+    /// recipient.
+    fn waits_for_chat(&mut self) -> TestResult {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let seen = self.count("receipt");
+            self.host.command(&format!("send {} chat are-you-there", self.netvm_id))?;
+            let receipt = self.host.wait_for_new_event(
+                "receipt",
+                &[&self.netvm_field],
+                seen,
+                STEP_TIMEOUT,
+            )?;
+            match field(&receipt, "status") {
+                Some("delivered") => return Ok(()),
+                Some("unknown-recipient") if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_secs(1))
+                }
+                _ => return Err(format!("chat is not served: {receipt}").into()),
+            }
+        }
     }
 
     /// Dials netvm at `address` and waits for the connection, trying a few
@@ -158,6 +196,9 @@ fn netvm_survives_hostile_peers_and_keeps_serving() -> TestResult {
     let options = SystemOptions {
         default_system: true,
         elastos: true,
+        linux_command_line: Some(LINUX_COMMAND_LINE.into()),
+        // netvm says what it drops and whom it connected to.
+        verbose: true,
         name: "p2p-hostile".into(),
         netdev: Some(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{forwarded}-:{NETVM_PORT}")),
         // From the guests, QEMU's gateway 10.0.2.2 is the host's loopback.
@@ -168,13 +209,31 @@ fn netvm_survives_hostile_peers_and_keeps_serving() -> TestResult {
     let qemu = &system.qemu;
 
     // netvm starts, dials the host peer and pings it.
-    let netvm = qemu.wait_for_source("netvm", "p2p: listening on /ip4/", 1, START_TIMEOUT)?;
-    let netvm_id = netvm_peer_id(&netvm).expect("netvm prints its PeerId");
+    // (The host peer learns netvm's PeerId whole; a console line may be
+    // cut off by another VM's.)
+    qemu.wait_for_source("netvm", "p2p: listening on /ip4/", 1, START_TIMEOUT)?;
+    let connected = host.wait_for_event("connected", &["endpoint=listener"], STEP_TIMEOUT)?;
+    let netvm_id = field(&connected, "peer").expect("`connected peer=ID`").to_string();
+    qemu.wait_for_source("netvm", &format!("p2p: PeerId {netvm_id}"), 1, START_TIMEOUT)?;
     let netvm_field = format!("peer={netvm_id}");
     host.wait_for_event("connected", &[&netvm_field, "endpoint=listener"], STEP_TIMEOUT)?;
     host.wait_for_event("ping", &[&netvm_field], STEP_TIMEOUT)?;
     let mut legitimate = Legitimate { host: &mut host, netvm_field, netvm_id: netvm_id.clone() };
     clock.mark("netvm is up and the host peer connected");
+    // chat, installed and started from Linux's shell, answers the host peer.
+    wait_for_shell(qemu)?;
+    // The package comes over Linux's network, once it has its lease.
+    qemu.wait_for_source("linux", LEASE_LINE, 1, LEASE_TIMEOUT)?;
+    let server = dapps::serve_packages(&["chat"])?;
+    let downloaded = dapps::download(qemu, &server, "chat.elastos")?;
+    assert!(downloaded.contains("wget=0"), "{downloaded}");
+    for command in ["install /tmp/chat.elastos", "start chat"] {
+        let (output, status) = elastos(qemu, command)?;
+        assert_eq!(status, 0, "elastos {command}: {output}");
+    }
+    legitimate.waits_for_chat()?;
+    legitimate.sends_a_message("before")?;
+    clock.mark("chat runs and answers the host peer");
 
     let address = SocketAddr::from(([127, 0, 0, 1], forwarded));
     let mut generator = Generator::from_clock();
@@ -206,12 +265,9 @@ fn netvm_survives_hostile_peers_and_keeps_serving() -> TestResult {
     // legitimate peer is served in full.
     legitimate.pings("after the stream flood")?;
     legitimate.sends_a_message("still-here")?;
-    qemu.wait_for_source(
-        "app",
-        &format!("message from {host_id} (host): still-here"),
-        1,
-        STEP_TIMEOUT,
-    )?;
+    let (logs, status) = elastos(qemu, "logs chat")?;
+    assert_eq!(status, 0, "{logs}");
+    assert!(logs.contains(&format!("chat: 10 bytes from host on {host_id}")), "{logs}");
     // netvm still takes a new connection: nothing leaked a slot for good.
     // (QEMU may still be retrying openings from the half-open flood for a
     // minute, so a dial that loses the race for a slot is tried again.)
