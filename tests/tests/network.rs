@@ -55,13 +55,14 @@ fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 }
 
 /// The default system with Linux and the Elastos VMs, named `name` on the
-/// console echo.
+/// console echo; verbose, for netvm's lines about the network.
 fn default_system(name: &str) -> SystemOptions {
     SystemOptions {
         default_system: true,
         elastos: true,
         linux_command_line: Some(LINUX_COMMAND_LINE.into()),
         name: name.into(),
+        verbose: true,
         ..SystemOptions::default()
     }
 }
