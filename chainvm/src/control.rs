@@ -3,7 +3,7 @@
 //! (the `elastos-control` crate's [`ControlService`]).
 
 use crate::registry::{Registry, RegistryError};
-use crate::signing::{read_audit, SigningService};
+use crate::signing::SigningService;
 use crate::supervisor::{Assignment, Outbox, Supervisor};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -140,16 +140,13 @@ impl<D: BlockDevice, O: Outbox> Service<'_, D, O> {
     /// signature or refusal.
     fn decide(&mut self, id: u64, approve: bool) -> Result<PendingRequest, ControlError> {
         let wall_seconds = self.wall_clock_ns / 1_000_000_000;
-        let store = self.node.registry.store();
         let (listed, (origin, status, value)) =
-            self.node.signing.decide_waiting(id, approve, wall_seconds, store).ok_or_else(
-                || {
-                    ControlError::new(
-                        ErrorKind::NotFound,
-                        format!("no request {id} waits for approval"),
-                    )
-                },
-            )?;
+            self.node.signing.decide_waiting(id, approve, wall_seconds).ok_or_else(|| {
+                ControlError::new(
+                    ErrorKind::NotFound,
+                    format!("no request {id} waits for approval"),
+                )
+            })?;
         self.node.supervisor.answer(&origin, status, &value, self.outbox);
         Ok(listed)
     }
@@ -170,7 +167,9 @@ impl<D: BlockDevice, O: Outbox> ControlService for Service<'_, D, O> {
 
     fn audit(&mut self, _ticket: Ticket<Vec<AuditEntry>>) -> Reply<Vec<AuditEntry>> {
         Reply::Now(
-            read_audit(self.node.registry.store())
+            self.node
+                .signing
+                .audit_entries(self.node.registry.store())
                 .map_err(|error| ControlError::new(ErrorKind::Internal, error.to_string())),
         )
     }

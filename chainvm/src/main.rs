@@ -45,7 +45,7 @@ mod vm {
     use chainvm::control::{Node, Service};
     use chainvm::keys::{self, NodeKey, Origin};
     use chainvm::registry::Registry;
-    use chainvm::signing::SigningService;
+    use chainvm::signing::{self, SigningService};
     use chainvm::storage;
     use chainvm::supervisor::{Outbox, StorageRequest, Supervisor};
     use core::time::Duration;
@@ -178,6 +178,18 @@ mod vm {
         /// Wanted dapps have been started after boot.
         autostarted: bool,
         record: Vec<u8>,
+        /// What each slot's run may sign, read once a run.
+        signing_contexts: Vec<Option<SigningContext>>,
+    }
+
+    /// What a run's manifest says of identity and signing.
+    #[derive(Clone)]
+    struct SigningContext {
+        run: u32,
+        dapp: String,
+        policy: Option<elastos_package::SignPolicy>,
+        publisher: [u8; 32],
+        identity: bool,
     }
 
     impl ChainHandler {
@@ -215,6 +227,16 @@ mod vm {
             let mut random = random;
             let node_key = load_node_key(&mut registry, random.as_mut());
             let identity = node_key.as_ref().map(NodeKey::did).unwrap_or_default();
+            if let (signing::BENCHMARK_MODE, Ok(key)) =
+                (guest_runtime::parameters::word(0), node_key.as_ref())
+            {
+                let (ticks, valid) = signing::benchmark_alone(key, guest_runtime::time::counter);
+                println!(
+                    "benchmark sign-alone signatures={} ticks={ticks} frequency={} valid={valid}",
+                    signing::BENCHMARK_SIGNATURES,
+                    guest_runtime::time::frequency()
+                );
+            }
             Self {
                 node: Node {
                     registry,
@@ -231,6 +253,7 @@ mod vm {
                 slots: Vec::new(),
                 autostarted: false,
                 record: alloc::vec![0u8; RECORD_MAX.max(PACKET_MAX)],
+                signing_contexts: Vec::new(),
             }
         }
 
@@ -488,39 +511,69 @@ mod vm {
         /// The answer to an app VM's request: storage, the node's DID, or a
         /// signature (`None` while it waits for a person's approval).
         fn answer_request(&mut self, request: &StorageRequest) -> Option<(i32, Vec<u8>)> {
-            let manifest = self.node.registry.manifest(&request.dapp).ok().flatten();
-            match request.operation {
-                StorageOperation::Identity => Some(match &manifest {
-                    Some(manifest) if manifest.capabilities.contains(Capability::Identity) => {
-                        self.node.signing.identity()
-                    }
-                    _ => (elastos_host_api::Status::Denied.code(), Vec::new()),
-                }),
-                StorageOperation::Sign => {
-                    // The policy is there exactly when the manifest grants `sign`.
-                    let policy = manifest.as_ref().and_then(|manifest| manifest.sign.as_ref());
-                    let publisher = manifest
-                        .as_ref()
-                        .map_or([0; 32], |manifest| *manifest.publisher.as_bytes());
-                    let wall_seconds = self.wall_clock_ns() / 1_000_000_000;
-                    self.node.signing.request(
-                        request.clone(),
-                        policy,
-                        publisher,
-                        monotonic_ns(),
-                        wall_seconds,
-                        self.node.registry.store(),
-                    )
-                }
-                _ => Some(storage::answer(&mut self.node.registry, request)),
+            if !matches!(request.operation, StorageOperation::Identity | StorageOperation::Sign) {
+                return Some(storage::answer(&mut self.node.registry, request));
             }
+            let context = self.signing_context(request);
+            if request.operation == StorageOperation::Identity {
+                return Some(if context.identity {
+                    self.node.signing.identity()
+                } else {
+                    (elastos_host_api::Status::Denied.code(), Vec::new())
+                });
+            }
+            let wall_seconds = self.wall_clock_ns() / 1_000_000_000;
+            self.node.signing.request(
+                request.clone(),
+                context.policy.as_ref(),
+                context.publisher,
+                monotonic_ns(),
+                wall_seconds,
+            )
+        }
+
+        /// What the manifest of `request`'s dapp says of identity and
+        /// signing, read from the registry once a run: a run keeps the policy
+        /// it started with.
+        fn signing_context(&mut self, request: &StorageRequest) -> SigningContext {
+            if self.signing_contexts.len() < self.slots.len() {
+                self.signing_contexts.resize(self.slots.len(), None);
+            }
+            let cached = self.signing_contexts.get(request.slot).and_then(Option::as_ref);
+            if let Some(context) =
+                cached.filter(|context| context.run == request.run && context.dapp == request.dapp)
+            {
+                return context.clone();
+            }
+            let manifest = self.node.registry.manifest(&request.dapp).ok().flatten();
+            let context = SigningContext {
+                run: request.run,
+                dapp: request.dapp.clone(),
+                // The policy is there exactly when the manifest grants `sign`.
+                policy: manifest.as_ref().and_then(|manifest| manifest.sign.clone()),
+                publisher: manifest
+                    .as_ref()
+                    .map_or([0; 32], |manifest| *manifest.publisher.as_bytes()),
+                identity: manifest
+                    .as_ref()
+                    .is_some_and(|manifest| manifest.capabilities.contains(Capability::Identity)),
+            };
+            if let Some(slot) = self.signing_contexts.get_mut(request.slot) {
+                *slot = Some(context.clone());
+            }
+            context
         }
 
         /// Refuses the signatures nobody approved in time.
         fn expire_signatures(&mut self, channels: &mut Channels) {
             let wall_seconds = self.wall_clock_ns() / 1_000_000_000;
-            let expired =
-                self.node.signing.expire(monotonic_ns(), wall_seconds, self.node.registry.store());
+            let now = monotonic_ns();
+            let expired = self.node.signing.expire(now, wall_seconds);
+            if let Err(error) =
+                self.node.signing.flush_audit(self.node.registry.store(), now, false)
+            {
+                warn!("the audit log could not be written: {error}");
+            }
             let mut outbox = AppChannels { channels, slots: &self.slots, rang: 0 };
             for (request, status, value) in expired {
                 self.node.supervisor.answer(&request, status, &value, &mut outbox);

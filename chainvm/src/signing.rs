@@ -22,6 +22,13 @@
 //! epoch. The outcome names the key, the kind, the payload's length and the
 //! first 16 bytes of its SHA-256 in hex, and whether it was allowed. A flood
 //! of requests over the rate is written once a minute with the count.
+//!
+//! Lines gather in memory and are appended in one commit when
+//! [`AUDIT_INTERVAL_NS`] has passed since the last write or
+//! [`AUDIT_BATCH_MAX`] bytes wait (each commit of the store rewrites its
+//! catalog, so a commit a signature would cost more than the signature):
+//! `elastos audit` shows them at once; a power cut loses at most the last
+//! second's lines.
 
 use crate::keys::NodeKey;
 use crate::supervisor::StorageRequest;
@@ -48,6 +55,10 @@ pub const PENDING_MAX: usize = 16;
 pub const KIND_MAX: usize = 64;
 /// The longest payload.
 pub const PAYLOAD_MAX: usize = 2048;
+/// The longest audit lines wait in memory before they are written.
+pub const AUDIT_INTERVAL_NS: u64 = 1_000_000_000;
+/// Audit bytes in memory that are written at once.
+pub const AUDIT_BATCH_MAX: usize = 8192;
 /// One minute, in nanoseconds.
 const MINUTE_NS: u64 = 60_000_000_000;
 
@@ -259,12 +270,23 @@ pub struct SigningService {
     windows: BTreeMap<String, RateWindow>,
     waiting: Vec<Waiting>,
     next_id: u64,
+    /// Audit lines not in the store yet.
+    audit: String,
+    /// When they were last written (monotonic nanoseconds).
+    audit_written: u64,
 }
 
 impl SigningService {
     /// The service signing with `key` (or refusing, without one).
     pub fn new(key: Result<NodeKey, NoKey>) -> Self {
-        Self { key, windows: BTreeMap::new(), waiting: Vec::new(), next_id: 1 }
+        Self {
+            key,
+            windows: BTreeMap::new(),
+            waiting: Vec::new(),
+            next_id: 1,
+            audit: String::new(),
+            audit_written: 0,
+        }
     }
 
     /// The node key, or why there is none.
@@ -312,31 +334,29 @@ impl SigningService {
     /// (monotonic nanoseconds) and `wall_seconds`: the answer now, or `None`
     /// when it waits for a person.
     #[allow(clippy::too_many_arguments, reason = "one request's whole context")]
-    pub fn request<D: BlockDevice>(
+    pub fn request(
         &mut self,
         origin: StorageRequest,
         policy: Option<&SignPolicy>,
         publisher: [u8; 32],
         now: u64,
         wall_seconds: u64,
-        store: &mut Store<D>,
     ) -> Option<(i32, Vec<u8>)> {
         let dapp = origin.dapp.clone();
         let Some(request) = SignRequest::from_record(&origin.key, &origin.value) else {
-            audit(store, wall_seconds, &dapp, "sign", "refused: malformed request");
+            self.record(wall_seconds, &dapp, "sign", "refused: malformed request");
             return Some((Refusal::BadRequest.status().code(), Vec::new()));
         };
         if let Err(reason) = self.node_key() {
             let refusal = Refusal::NoKey(reason);
-            self.write_refusal(store, now, wall_seconds, &dapp, &request, refusal);
+            self.write_refusal(now, wall_seconds, &dapp, &request, refusal);
             return Some((refusal.status().code(), Vec::new()));
         }
         let window = self.windows.entry(dapp.clone()).or_default();
         match decide(policy, &request, window, now) {
             Decision::Sign => {
                 let answer = self.sign(&request, &dapp, &publisher);
-                audit(
-                    store,
+                self.record(
                     wall_seconds,
                     &dapp,
                     "sign",
@@ -345,14 +365,13 @@ impl SigningService {
                 Some(answer)
             }
             Decision::Ask if self.waiting.len() >= PENDING_MAX => {
-                self.write_refusal(store, now, wall_seconds, &dapp, &request, Refusal::Busy);
+                self.write_refusal(now, wall_seconds, &dapp, &request, Refusal::Busy);
                 Some((Refusal::Busy.status().code(), Vec::new()))
             }
             Decision::Ask => {
                 let id = self.next_id;
                 self.next_id += 1;
-                audit(
-                    store,
+                self.record(
                     wall_seconds,
                     &dapp,
                     "sign",
@@ -368,16 +387,15 @@ impl SigningService {
                 None
             }
             Decision::Refuse(refusal) => {
-                self.write_refusal(store, now, wall_seconds, &dapp, &request, refusal);
+                self.write_refusal(now, wall_seconds, &dapp, &request, refusal);
                 Some((refusal.status().code(), Vec::new()))
             }
         }
     }
 
     #[allow(clippy::too_many_arguments, reason = "one refusal's whole context")]
-    fn write_refusal<D: BlockDevice>(
+    fn write_refusal(
         &mut self,
-        store: &mut Store<D>,
         now: u64,
         wall_seconds: u64,
         dapp: &str,
@@ -397,7 +415,44 @@ impl SigningService {
             window.suppressed = 0;
             window.last_written = Some(now);
         }
-        audit(store, wall_seconds, dapp, "sign", &outcome);
+        self.record(wall_seconds, dapp, "sign", &outcome);
+    }
+
+    /// Adds a line to the audit log (in memory until [`Self::flush_audit`]).
+    fn record(&mut self, wall_seconds: u64, dapp: &str, action: &str, outcome: &str) {
+        self.audit.push_str(&audit_line(wall_seconds, dapp, action, outcome));
+    }
+
+    /// Appends the audit lines gathered to the log in the store, in one
+    /// commit, when [`AUDIT_INTERVAL_NS`] has passed since the last write at
+    /// `now`, when they pass [`AUDIT_BATCH_MAX`] bytes, or with `force`.
+    pub fn flush_audit<D: BlockDevice>(
+        &mut self,
+        store: &mut Store<D>,
+        now: u64,
+        force: bool,
+    ) -> Result<(), elastos_store::Error> {
+        let due = now.saturating_sub(self.audit_written) >= AUDIT_INTERVAL_NS
+            || self.audit.len() >= AUDIT_BATCH_MAX;
+        if self.audit.is_empty() || !(due || force) {
+            return Ok(());
+        }
+        store.append(AUDIT_LOG, self.audit.as_bytes())?;
+        self.audit.clear();
+        self.audit_written = now;
+        Ok(())
+    }
+
+    /// The audit log, oldest first: the store's lines, then those not
+    /// written yet.
+    pub fn audit_entries<D: BlockDevice>(
+        &self,
+        store: &mut Store<D>,
+    ) -> Result<Vec<AuditEntry>, elastos_store::Error> {
+        let log = store.get(AUDIT_LOG)?.unwrap_or_default();
+        let mut entries = parse_audit(&String::from_utf8_lossy(&log), 0);
+        entries.extend(parse_audit(&self.audit, entries.len() as u64));
+        Ok(entries)
     }
 
     /// The requests waiting for a person.
@@ -407,20 +462,18 @@ impl SigningService {
 
     /// A person approved (`approve`) or denied request `id`: its listing and
     /// the answer for its app VM; `None` when no request has that number.
-    pub fn decide_waiting<D: BlockDevice>(
+    pub fn decide_waiting(
         &mut self,
         id: u64,
         approve: bool,
         wall_seconds: u64,
-        store: &mut Store<D>,
     ) -> Option<(PendingRequest, Answer)> {
         let index = self.waiting.iter().position(|waiting| waiting.id == id)?;
         let waiting = self.waiting.remove(index);
         let listed = waiting.pending();
         let dapp = waiting.origin.dapp.clone();
         let (status, value) = if approve {
-            audit(
-                store,
+            self.record(
                 wall_seconds,
                 &dapp,
                 "approve",
@@ -428,8 +481,7 @@ impl SigningService {
             );
             self.sign(&waiting.request, &dapp, &waiting.publisher)
         } else {
-            audit(
-                store,
+            self.record(
                 wall_seconds,
                 &dapp,
                 "deny",
@@ -441,12 +493,7 @@ impl SigningService {
     }
 
     /// Refuses the requests nobody answered by `now`; their answers.
-    pub fn expire<D: BlockDevice>(
-        &mut self,
-        now: u64,
-        wall_seconds: u64,
-        store: &mut Store<D>,
-    ) -> Vec<Answer> {
+    pub fn expire(&mut self, now: u64, wall_seconds: u64) -> Vec<Answer> {
         let mut answers = Vec::new();
         let mut index = 0;
         while index < self.waiting.len() {
@@ -460,13 +507,7 @@ impl SigningService {
                 waiting.id,
                 waiting.request.describe()
             );
-            audit(
-                store,
-                wall_seconds,
-                &waiting.origin.dapp,
-                "sign",
-                &format!("refused: {outcome}"),
-            );
+            self.record(wall_seconds, &waiting.origin.dapp, "sign", &format!("refused: {outcome}"));
             answers.push((waiting.origin, Refusal::TimedOut.status().code(), Vec::new()));
         }
         answers
@@ -483,44 +524,61 @@ impl SigningService {
     }
 }
 
-/// Appends a line to the audit log; a failure to write is reported on the
-/// console by the caller's store health, and does not stop the answer.
-pub fn audit<D: BlockDevice>(
-    store: &mut Store<D>,
-    wall_seconds: u64,
-    dapp: &str,
-    action: &str,
-    outcome: &str,
-) {
-    let clean = |text: &str| text.replace(['\t', '\n'], " ");
-    let line = format!("{wall_seconds}\t{}\t{action}\t{}\n", clean(dapp), clean(outcome));
-    let _ = store.append(AUDIT_LOG, line.as_bytes());
+/// chainvm's parameter word 0 that has it measure its own signing at start
+/// (`cargo xtask bench signing`): "SIGN".
+pub const BENCHMARK_MODE: u64 = 0x4e47_4953;
+/// Signatures in each benchmark run, in chainvm alone and through the
+/// service (under the system's 600 a minute).
+pub const BENCHMARK_SIGNATURES: u32 = 500;
+/// The payload kind of the benchmark's signatures.
+pub const BENCHMARK_KIND: &str = "bench";
+
+/// Signs [`BENCHMARK_SIGNATURES`] messages as the service does (the
+/// benchmark's 32-byte payload with its kind) with `key` alone, and returns
+/// the counter ticks it took; the signatures are checked so none is skipped.
+pub fn benchmark_alone(key: &NodeKey, counter: impl Fn() -> u64) -> (u64, bool) {
+    let mut payload = [0u8; 32];
+    let mut last = [0u8; 64];
+    let start = counter();
+    for index in 0..BENCHMARK_SIGNATURES {
+        payload[..4].copy_from_slice(&index.to_le_bytes());
+        last = key.sign(&signed_message(BENCHMARK_KIND, &payload));
+    }
+    let ticks = counter().saturating_sub(start);
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key.public_key());
+    let signature = ed25519_dalek::Signature::from_bytes(&last);
+    let valid = verifying.is_ok_and(|verifying| {
+        verifying.verify_strict(&signed_message(BENCHMARK_KIND, &payload), &signature).is_ok()
+    });
+    (ticks, valid)
 }
 
-/// The audit log, oldest first.
-pub fn read_audit<D: BlockDevice>(
-    store: &mut Store<D>,
-) -> Result<Vec<AuditEntry>, elastos_store::Error> {
-    let log = store.get(AUDIT_LOG)?.unwrap_or_default();
-    let text = String::from_utf8_lossy(&log);
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter_map(|(sequence, line)| {
+/// A line of the audit log.
+fn audit_line(wall_seconds: u64, dapp: &str, action: &str, outcome: &str) -> String {
+    let clean = |text: &str| text.replace(['\t', '\n'], " ");
+    format!("{wall_seconds}\t{}\t{action}\t{}\n", clean(dapp), clean(outcome))
+}
+
+/// The entries of audit log text, numbered from `first`.
+fn parse_audit(text: &str, first: u64) -> Vec<AuditEntry> {
+    text.lines()
+        .filter_map(|line| {
             let mut fields = line.splitn(4, '\t');
             let time = fields.next()?.parse().ok()?;
             let dapp = fields.next()?;
             let action = fields.next()?.to_string();
             let outcome = fields.next()?.to_string();
-            Some(AuditEntry {
-                sequence: sequence as u64,
-                time,
-                dapp: (!dapp.is_empty()).then(|| dapp.to_string()),
-                action,
-                outcome,
-            })
+            Some((time, dapp, action, outcome))
         })
-        .collect())
+        .enumerate()
+        .map(|(index, (time, dapp, action, outcome))| AuditEntry {
+            sequence: first + index as u64,
+            time,
+            dapp: (!dapp.is_empty()).then(|| dapp.to_string()),
+            action,
+            outcome,
+        })
+        .collect()
 }
 
 #[cfg(test)]

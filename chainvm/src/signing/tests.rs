@@ -115,21 +115,20 @@ fn node_and_dapp_keys_sign_and_are_told_apart() {
     let open = policy(Approval::Never, 100);
     let publisher = [9u8; 32];
     let node = service
-        .request(origin("chat", 0, "chat/v1", b"hello"), Some(&open), publisher, 0, 100, &mut store)
+        .request(origin("chat", 0, "chat/v1", b"hello"), Some(&open), publisher, 0, 100)
         .unwrap();
     assert_eq!(verified(&node, "chat/v1", b"hello"), service.did());
     let dapp = service
-        .request(origin("chat", 1, "chat/v1", b"hello"), Some(&open), publisher, 0, 100, &mut store)
+        .request(origin("chat", 1, "chat/v1", b"hello"), Some(&open), publisher, 0, 100)
         .unwrap();
     let dapp_did = verified(&dapp, "chat/v1", b"hello");
     assert_ne!(dapp_did, service.did());
     assert_eq!(dapp_did, NodeKey::from_secret([3; 32]).dapp_key("chat", &publisher).did());
     // Another dapp's key is another: a dapp cannot sign as another.
-    let other = service
-        .request(origin("notes", 1, "vote", b"x"), Some(&open), publisher, 0, 100, &mut store)
-        .unwrap();
+    let other =
+        service.request(origin("notes", 1, "vote", b"x"), Some(&open), publisher, 0, 100).unwrap();
     assert_ne!(verified(&other, "vote", b"x"), dapp_did);
-    let audit = read_audit(&mut store).unwrap();
+    let audit = service.audit_entries(&mut store).unwrap();
     assert_eq!(audit.len(), 3);
     assert_eq!(audit[0].sequence, 0);
     assert_eq!(audit[0].time, 100);
@@ -155,17 +154,15 @@ fn bad_requests_get_errors_and_are_logged() {
         StorageRequest { key: vec![0xff, 0xfe], ..origin("chat", 0, "vote", b"x") },
     ];
     for case in cases {
-        let answer = service.request(case, Some(&open), [0; 32], 0, 0, &mut store).unwrap();
+        let answer = service.request(case, Some(&open), [0; 32], 0, 0).unwrap();
         assert_eq!(answer, (Status::InvalidArgument.code(), Vec::new()));
     }
-    let refused = service
-        .request(origin("chat", 0, "other", b"x"), Some(&open), [0; 32], 0, 0, &mut store)
-        .unwrap();
-    assert_eq!(refused.0, Status::Denied.code());
     let refused =
-        service.request(origin("chat", 0, "vote", b"x"), None, [0; 32], 0, 0, &mut store).unwrap();
+        service.request(origin("chat", 0, "other", b"x"), Some(&open), [0; 32], 0, 0).unwrap();
     assert_eq!(refused.0, Status::Denied.code());
-    let audit = read_audit(&mut store).unwrap();
+    let refused = service.request(origin("chat", 0, "vote", b"x"), None, [0; 32], 0, 0).unwrap();
+    assert_eq!(refused.0, Status::Denied.code());
+    let audit = service.audit_entries(&mut store).unwrap();
     assert_eq!(audit.len(), 8);
     assert!(audit.iter().all(|entry| entry.outcome.starts_with("refused")));
 }
@@ -173,11 +170,9 @@ fn bad_requests_get_errors_and_are_logged() {
 #[test]
 fn without_a_key_nothing_is_signed() {
     let mut service = SigningService::new(Err(NoKey::Damaged));
-    let mut store = store();
     let open = policy(Approval::Never, 100);
-    let answer = service
-        .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 0, 0, &mut store)
-        .unwrap();
+    let answer =
+        service.request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 0, 0).unwrap();
     assert_eq!(answer, (Status::Unavailable.code(), Vec::new()));
     assert_eq!(service.identity().0, Status::Unavailable.code());
     assert_eq!(service.did(), "");
@@ -191,31 +186,24 @@ fn a_flood_is_refused_and_logged_once_a_minute() {
     let mut statuses = Vec::new();
     for index in 0..200u64 {
         let answer = service
-            .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], index, 0, &mut store)
+            .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], index, 0)
             .unwrap();
         statuses.push(answer.0);
     }
     assert!(statuses[..5].iter().all(|&status| status == 64 + 56));
     assert!(statuses[5..].iter().all(|&status| status == Status::RateLimited.code()));
-    let audit = read_audit(&mut store).unwrap();
+    let audit = service.audit_entries(&mut store).unwrap();
     assert_eq!(audit.len(), 6, "five signatures and one line for the flood");
     // A minute later the count of those not written comes with the next line.
     service
-        .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 61 * SECOND, 61, &mut store)
+        .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 61 * SECOND, 61)
         .unwrap();
     for index in 0..5 {
         service
-            .request(
-                origin("chat", 0, "vote", b"x"),
-                Some(&open),
-                [0; 32],
-                62 * SECOND + index,
-                62,
-                &mut store,
-            )
+            .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 62 * SECOND + index, 62)
             .unwrap();
     }
-    let audit = read_audit(&mut store).unwrap();
+    let audit = service.audit_entries(&mut store).unwrap();
     let last = &audit.last().unwrap().outcome;
     assert!(last.contains("(194 more refused for the rate)"), "{last}");
 }
@@ -228,7 +216,7 @@ fn approvals_sign_denials_and_timeouts_refuse() {
     for (index, payload) in [b"one", b"two", b"six"].iter().enumerate() {
         let mut request = origin("vote", 0, "vote", *payload);
         request.slot = index;
-        let answer = service.request(request, Some(&asking), [0; 32], 0, 10, &mut store);
+        let answer = service.request(request, Some(&asking), [0; 32], 0, 10);
         assert_eq!(answer, None, "it waits");
     }
     let pending = service.pending();
@@ -237,65 +225,94 @@ fn approvals_sign_denials_and_timeouts_refuse() {
     assert_eq!(pending[0].capability, "sign");
     assert!(pending[0].detail.starts_with("node key, kind vote, 3 bytes, sha256:"));
 
-    let (listed, (origin_request, status, value)) =
-        service.decide_waiting(2, true, 11, &mut store).unwrap();
+    let (listed, (origin_request, status, value)) = service.decide_waiting(2, true, 11).unwrap();
     assert_eq!(listed.id, 2);
     assert_eq!(origin_request.slot, 1);
     verified(&(status, value), "vote", b"two");
-    let (_, (origin_request, status, value)) =
-        service.decide_waiting(1, false, 12, &mut store).unwrap();
+    let (_, (origin_request, status, value)) = service.decide_waiting(1, false, 12).unwrap();
     assert_eq!((origin_request.slot, status, value), (0, Status::Denied.code(), Vec::new()));
-    assert!(service.decide_waiting(1, true, 13, &mut store).is_none(), "answered already");
-    assert!(service.decide_waiting(99, true, 13, &mut store).is_none());
+    assert!(service.decide_waiting(1, true, 13).is_none(), "answered already");
+    assert!(service.decide_waiting(99, true, 13).is_none());
 
     assert_eq!(service.next_deadline(), Some(APPROVAL_TIMEOUT_NS));
-    assert!(service.expire(APPROVAL_TIMEOUT_NS - 1, 60, &mut store).is_empty());
-    let expired = service.expire(APPROVAL_TIMEOUT_NS, 70, &mut store);
+    assert!(service.expire(APPROVAL_TIMEOUT_NS - 1, 60).is_empty());
+    let expired = service.expire(APPROVAL_TIMEOUT_NS, 70);
     assert_eq!(expired.len(), 1);
     assert_eq!((expired[0].0.slot, expired[0].1), (2, Status::Denied.code()));
     assert!(service.pending().is_empty());
     let actions: Vec<String> =
-        read_audit(&mut store).unwrap().into_iter().map(|entry| entry.action).collect();
+        service.audit_entries(&mut store).unwrap().into_iter().map(|entry| entry.action).collect();
     assert_eq!(actions, ["sign", "sign", "sign", "approve", "deny", "sign"]);
-    let audit = read_audit(&mut store).unwrap();
+    let audit = service.audit_entries(&mut store).unwrap();
     assert!(audit[5].outcome.contains("not approved in time"), "{}", audit[5].outcome);
 }
 
 #[test]
 fn too_many_waiting_requests_are_refused_busy() {
     let mut service = service();
-    let mut store = store();
     let asking = policy(Approval::Always, 1000);
     for _ in 0..PENDING_MAX {
         assert!(service
-            .request(origin("vote", 0, "vote", b"x"), Some(&asking), [0; 32], 0, 0, &mut store)
+            .request(origin("vote", 0, "vote", b"x"), Some(&asking), [0; 32], 0, 0)
             .is_none());
     }
-    let answer = service
-        .request(origin("vote", 0, "vote", b"x"), Some(&asking), [0; 32], 0, 0, &mut store)
-        .unwrap();
+    let answer =
+        service.request(origin("vote", 0, "vote", b"x"), Some(&asking), [0; 32], 0, 0).unwrap();
     assert_eq!(answer.0, Status::Busy.code());
     service.forget_slot(0);
     assert!(service.pending().is_empty());
 }
 
 #[test]
-fn the_audit_log_survives_a_restart() {
+fn the_audit_log_is_written_in_batches_and_survives_a_restart() {
     let mut service = service();
     let mut store = store();
     let open = policy(Approval::Never, 100);
-    service
-        .request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 0, 5, &mut store)
-        .unwrap();
+    service.request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 0, 5).unwrap();
+    // Listed at once, in the store within the interval.
+    assert_eq!(service.audit_entries(&mut store).unwrap().len(), 1);
+    service.flush_audit(&mut store, AUDIT_INTERVAL_NS - 1, false).unwrap();
+    assert!(!store.contains(AUDIT_LOG), "not yet");
+    service.request(origin("chat", 0, "vote", b"y"), Some(&open), [0; 32], 1, 6).unwrap();
+    service.flush_audit(&mut store, AUDIT_INTERVAL_NS, false).unwrap();
+    assert!(store.contains(AUDIT_LOG));
+    // A third line, forced out (as before an approval's answer would be).
+    service.request(origin("chat", 0, "vote", b"z"), Some(&open), [0; 32], 2, 7).unwrap();
+    service.flush_audit(&mut store, AUDIT_INTERVAL_NS + 1, true).unwrap();
     let mut disk = store.into_device();
     let mut store = Store::open(&mut disk).unwrap();
-    let audit = read_audit(&mut store).unwrap();
-    assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].time, 5);
+    let audit = SigningService::new(Err(NoKey::NoEntropy)).audit_entries(&mut store).unwrap();
+    assert_eq!(audit.iter().map(|entry| entry.time).collect::<Vec<_>>(), [5, 6, 7]);
+    assert_eq!(audit.iter().map(|entry| entry.sequence).collect::<Vec<_>>(), [0, 1, 2]);
+}
+
+#[test]
+fn a_large_batch_is_written_at_once() {
+    let mut service = service();
+    let mut store = store();
+    let open = policy(Approval::Never, 6000);
+    while service.audit.len() < AUDIT_BATCH_MAX {
+        service.request(origin("chat", 0, "vote", b"x"), Some(&open), [0; 32], 0, 5).unwrap();
+    }
+    service.flush_audit(&mut store, 1, false).unwrap();
+    assert!(store.contains(AUDIT_LOG));
+    assert!(service.audit.is_empty());
 }
 
 #[test]
 fn the_message_layout_is_fixed() {
     // The same bytes the dapp runtime's `verify` pins.
     assert_eq!(signed_message("vote", b"\x01\x02"), b"elastos-signature/v1\x00\x04vote\x01\x02");
+}
+
+#[test]
+fn the_benchmark_signs_every_message() {
+    let key = NodeKey::from_secret([3; 32]);
+    let calls = core::cell::Cell::new(0u64);
+    let (ticks, valid) = benchmark_alone(&key, || {
+        calls.set(calls.get() + 1);
+        calls.get() * 1000
+    });
+    assert_eq!(ticks, 1000);
+    assert!(valid);
 }

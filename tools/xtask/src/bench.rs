@@ -51,7 +51,7 @@ fn parse(console: &str) -> Result<NullHypercall> {
 }
 
 /// The benchmarks, by name, in the order they run.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "null-hypercall",
     "channels",
     "libp2p",
@@ -60,6 +60,7 @@ pub const NAMES: [&str; 8] = [
     "compute",
     "dapp-start",
     "host-call",
+    "signing",
 ];
 
 /// Runs the benchmarks named in `names` (all of them if it is empty) on
@@ -102,6 +103,9 @@ pub fn run(images: &Images, cpu: &str, write: bool, names: &[String]) -> Result<
     }
     if wanted("host-call") {
         show("host-call", crate::dapp_bench::host_call(images, cpu)?)?;
+    }
+    if wanted("signing") {
+        show("signing", crate::sign_bench::signing(images, cpu)?)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod initramfs;
 mod linux;
 mod machine;
 mod p2p_bench;
+mod sign_bench;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
