@@ -71,8 +71,9 @@ pub fn elastos(qemu: &Qemu, arguments: &str) -> Result<(String, i32), Error> {
 pub fn run(qemu: &Qemu, command: &str, timeout: Duration) -> Result<String, Error> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (begin, end) = (format!("DAPPBEGIN{number}."), format!("DAPPEND{number}."));
-    let typed = format!("echo DAPPBEGIN''{number}.; {command}; echo DAPPEND''{number}.\n");
+    // Markers of their own: `shell::shell`'s BEGIN/END must never match them.
+    let (begin, end) = (format!("DAPPFROM{number}."), format!("DAPPUPTO{number}."));
+    let typed = format!("echo DAPPFROM''{number}.; {command}; echo DAPPUPTO''{number}.\n");
     qemu.write_console(typed.as_bytes())?;
     let text = qemu.wait_for_source("linux", &end, 1, timeout)?;
     let stop = text.rfind(&end).expect("waited for it");
