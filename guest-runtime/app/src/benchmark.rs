@@ -222,6 +222,10 @@ impl elastos_dapp_runtime::Services for BenchmarkServices {
     }
 
     fn delivered(&mut self, _delivery: u64) {}
+
+    fn counter(&mut self) -> Option<elastos_dapp_runtime::Counter> {
+        Some(elastos_dapp_runtime::Counter { read: time::counter, frequency: time::frequency() })
+    }
 }
 
 /// Loads `elastos_dapp_runtime::benchmark::host_call_module(calls)` and runs
@@ -229,11 +233,7 @@ impl elastos_dapp_runtime::Services for BenchmarkServices {
 fn time_host_calls(calls: u32) -> u64 {
     use elastos_dapp_runtime::{benchmark::host_call_module, Dapp, Grants, Limits, Outcome};
     let module = host_call_module(calls);
-    let limits = Limits {
-        fuel_per_slice: 1 << 40,
-        cpu_budget: 1 << 50,
-        ..Limits::default()
-    };
+    let limits = Limits { fuel_per_slice: 1 << 40, cpu_budget: 1 << 50, ..Limits::default() };
     let mut dapp = Dapp::load(&module, elastos_host_api::ENTRY_DEFAULT, Grants::ALL, limits)
         .unwrap_or_else(|error| fail("the host call module", error));
     let mut services = BenchmarkServices { start: Instant::now() };

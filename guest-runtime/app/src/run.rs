@@ -231,6 +231,14 @@ impl Services for VmServices<'_> {
             );
         }
     }
+
+    fn counter(&mut self) -> Option<elastos_dapp_runtime::Counter> {
+        // `now` and `wall_clock` are this counter, converted.
+        Some(elastos_dapp_runtime::Counter {
+            read: guest_runtime::time::counter,
+            frequency: guest_runtime::time::frequency(),
+        })
+    }
 }
 
 impl AppVm {

@@ -351,6 +351,22 @@ fn system_run(images: &Images, prepared: &Prepared, cpu: &str) -> Result<String>
     console_until(&line, "bench: done", "bench-dapps-system.log")
 }
 
+/// The console of the system's run through the benchmark script, run once
+/// for all the dapp benchmarks of one command.
+static SYSTEM_CONSOLE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// [`system_run`], once per command: `cargo xtask bench compute dapp-start
+/// host-call` boots the system once.
+fn system_console(images: &Images, prepared: &Prepared, cpu: &str) -> Result<String> {
+    let mut kept = SYSTEM_CONSOLE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(console) = kept.as_ref() {
+        return Ok(console.clone());
+    }
+    let console = system_run(images, prepared, cpu)?;
+    *kept = Some(console.clone());
+    Ok(console)
+}
+
 /// Linux alone on bare QEMU running the workload with wasm-run.
 fn native_run(prepared: &Prepared, cpu: &str) -> Result<String> {
     let system = crate::machine::system("system")?;
@@ -412,7 +428,7 @@ fn compute_line(console: &str) -> Result<(String, f64)> {
 pub fn compute(images: &Images, cpu: &str) -> Result<String> {
     let prepared = prepare()?;
     let native = native_run(&prepared, cpu)?;
-    let system = system_run(images, &prepared, cpu)?;
+    let system = system_console(images, &prepared, cpu)?;
     let native_line = line_with(&native, "wasm-run: workload ")?;
     let native_ns = nanoseconds(native_line, "ticks")?;
     let native_result: i64 = field(native_line, "result")?;
@@ -436,7 +452,7 @@ pub fn compute(images: &Images, cpu: &str) -> Result<String> {
 /// `cargo xtask bench dapp-start`.
 pub fn dapp_start(images: &Images, cpu: &str) -> Result<String> {
     let prepared = prepare()?;
-    let console = system_run(images, &prepared, cpu)?;
+    let console = system_console(images, &prepared, cpu)?;
     let timed = |label: &str| -> Result<f64> {
         let line = line_with(&console, &format!("bench: {label} wasm-run: time"))?;
         if field::<i32>(line, "status")? != 0 {
@@ -501,7 +517,7 @@ pub fn host_call(images: &Images, cpu: &str) -> Result<String> {
         (nanoseconds(figures, "ticks")? - nanoseconds(figures, "baseline_ticks")?) / calls;
 
     let prepared = prepare()?;
-    let console = system_run(images, &prepared, cpu)?;
+    let console = system_console(images, &prepared, cpu)?;
     let loaded = line_with(&console, "dapp chat loaded: ")?;
     let heap: f64 = field(loaded, "heap_used")?;
     let memory: f64 = field(loaded, "memory")?;
