@@ -1,5 +1,5 @@
 //! The node's identity, held by chainvm: netvm's PeerId is chainvm's key,
-//! the same after a restart of the machine with the same disk and another
+//! the same after a restart of netvm and of the machine with the same disk, and another
 //! with a fresh disk, as the rust-libp2p host peer sees it; `elastos status`
 //! in Linux shows the node's DID, the `did:key` of that same key; and the
 //! key's secret is in chainvm's memory and no other VM's (read through the
@@ -123,13 +123,26 @@ fn the_peer_id_is_chainvm_s_key_and_lasts_with_the_disk() -> Result<(), Error> {
     assert_eq!(peer_id_key(&first), did_key(&did), "PeerId {first} and DID {did}");
     let console = system.qemu.console();
     assert!(!console.contains("damaged"), "{console}");
+
+    // netvm faults and restarts: it asks chainvm again and is the same peer.
+    let symbols = system.artifacts.hypervisor_symbols()?;
+    let netvm = the_system(&options("identity", None, &bootstrap)).machine_index("netvm");
+    let mut gdb = system.qemu.gdb()?;
+    gdb.set_physical_memory_mode(true)?;
+    gdb.write_memory(symbols.address("VM_INJECT_FAULT")? + netvm.expect("netvm") as u64, &[1])?;
+    gdb.detach()?;
+    system
+        .qemu
+        .wait_for_console("vm netvm faulted (fault injected by the debugger)", STEP_TIMEOUT)?;
+    let restarted = next_netvm_peer_id(&host, 1)?;
+    assert_eq!(restarted, first, "the PeerId changed across a restart of netvm");
     system.qemu.write_console(b"poweroff -f\n")?;
     system.qemu.wait_exit(STEP_TIMEOUT)?;
     drop(system);
 
     // The same disk: the same PeerId and DID.
     let system = boot(&artifacts, &options("identity-again", Some(&disk), &bootstrap))?;
-    let again = next_netvm_peer_id(&host, 1)?;
+    let again = next_netvm_peer_id(&host, 2)?;
     assert_eq!(again, first, "the PeerId changed across a restart with the same disk");
     assert_eq!(status_did(&system.qemu)?, did);
     system.qemu.write_console(b"poweroff -f\n")?;
@@ -138,7 +151,7 @@ fn the_peer_id_is_chainvm_s_key_and_lasts_with_the_disk() -> Result<(), Error> {
 
     // A fresh disk: a new identity.
     let system = boot(&artifacts, &options("identity-fresh", None, &bootstrap))?;
-    let fresh = next_netvm_peer_id(&host, 2)?;
+    let fresh = next_netvm_peer_id(&host, 3)?;
     assert_ne!(fresh, first, "a fresh disk kept the old PeerId");
     assert_eq!(peer_id_key(&fresh), did_key(&status_did(&system.qemu)?));
     drop(system);
