@@ -13,7 +13,11 @@
 //!   [`Dapp::push_event`] and `run` when an event arrives, or `run` at the
 //!   deadline), `Finished`, or `Stopped(StopReason)`.
 //! - [`Services`] is what the loop lends each `run`: time, randomness, log
-//!   output and message sending.
+//!   output and message sending. The calls that need not wait (the clocks,
+//!   `random`, `log`, `verify`) are answered inside the host function from
+//!   what each slice is lent (the time at its start carried on by the
+//!   services' [`Counter`], an entropy pool, a log queue written when the
+//!   slice ends), without suspending the dapp; the others suspend it.
 //!
 //! Host calls are capability-checked ([`Grants`]), their pointers and
 //! lengths range-checked (a wild one stops the dapp, not the VM), and
