@@ -293,9 +293,16 @@ fn line_with<'a>(console: &'a str, text: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::Benchmark(format!("no `{text}` line on the console")))
 }
 
-/// `-icount` and console options of every dapp benchmark run.
+/// `-icount` and console options of every dapp benchmark run. With
+/// `ELASTOS_BENCH_MONITOR` set to a path, QEMU's monitor listens on that
+/// Unix socket (to ask `info cpus` what each CPU is doing while a
+/// benchmark runs).
 fn quiet_icount() -> Vec<String> {
-    ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none"]
+    let monitor = match std::env::var("ELASTOS_BENCH_MONITOR") {
+        Ok(path) if !path.is_empty() => format!("unix:{path},server=on,wait=off"),
+        _ => "none".into(),
+    };
+    ["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", &monitor]
         .into_iter()
         .chain(["-serial", "stdio", "-no-reboot"])
         .map(String::from)
