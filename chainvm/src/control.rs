@@ -2,18 +2,21 @@
 //! from the registry of installed dapps and the supervisor of the app VMs
 //! (the `elastos-control` crate's [`ControlService`]).
 
+use crate::keys::NodeKey;
 use crate::registry::{Registry, RegistryError};
 use crate::signing::SigningService;
 use crate::supervisor::{Assignment, Outbox, Supervisor};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use chain_verify::did_key::DidKey;
 use elastos_control::{
-    AuditEntry, ControlError, ControlService, DappInfo, DappState, ErrorKind, NodeStatus,
-    PendingRequest, Reply, Ticket, VmStatus,
+    AuditEntry, ControlError, ControlService, DappInfo, DappState, ErrorKind, NodeIdentity,
+    NodeStatus, PendingRequest, Reply, Ticket, VmStatus,
 };
 use elastos_package::{Capabilities, Limits, Manifest, Package, SignKeys, SystemPolicy};
 use elastos_store::BlockDevice;
+use guest_runtime::identity::NoKey;
 
 /// What this system lets dapps have: every capability, and limits that fit
 /// an app VM (64 MiB of RAM: at most 32 MiB of linear memory).
@@ -115,6 +118,20 @@ impl<D: BlockDevice> Node<D> {
         result?;
         self.info(name)
     }
+}
+
+/// What `elastos identity` says of the node key: its `did:key` and the DID
+/// document it resolves to.
+pub fn identity_of(key: Result<&NodeKey, NoKey>) -> Result<NodeIdentity, ControlError> {
+    let key =
+        key.map_err(|_| ControlError::new(ErrorKind::NotFound, "the node has no identity"))?;
+    let did_key = DidKey::from_public_key(&key.public_key()).map_err(|error| {
+        ControlError::new(
+            ErrorKind::Internal,
+            format!("the node key is not a usable ed25519 key ({error:?})"),
+        )
+    })?;
+    Ok(NodeIdentity { did: did_key.did(), document: did_key.document().to_json().to_literal() })
 }
 
 /// A registry failure, as the command shows it.
@@ -243,5 +260,32 @@ impl<D: BlockDevice, O: Outbox> ControlService for Service<'_, D, O> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             vms,
         }))
+    }
+
+    fn identity(&mut self, _ticket: Ticket<NodeIdentity>) -> Reply<NodeIdentity> {
+        Reply::Now(identity_of(self.node.signing.node_key()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_is_the_node_keys_did_and_its_document() {
+        let key = NodeKey::from_secret([7; 32]);
+        let identity = identity_of(Ok(&key)).expect("a node key has an identity");
+        assert_eq!(identity.did, key.did());
+        let document = chain_verify::json::parse(&identity.document).expect("the document is JSON");
+        assert_eq!(document.get_str("id"), Some(key.did().as_str()));
+        let methods = document.get("verificationMethod").and_then(|value| value.as_array());
+        assert_eq!(methods.map(<[_]>::len), Some(2));
+    }
+
+    #[test]
+    fn without_a_key_there_is_no_identity() {
+        let error = identity_of(Err(NoKey::Damaged)).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::NotFound);
+        assert_eq!(error.reason, "the node has no identity");
     }
 }

@@ -31,8 +31,8 @@ pub mod server;
 pub mod vsock;
 
 pub use protocol::{
-    AuditEntry, ControlError, DappInfo, DappState, ErrorKind, NodeStatus, PendingRequest, Request,
-    Response, VmState, VmStatus, PROTOCOL_VERSION,
+    AuditEntry, ControlError, DappInfo, DappState, ErrorKind, NodeIdentity, NodeStatus,
+    PendingRequest, Request, Response, VmState, VmStatus, PROTOCOL_VERSION,
 };
 pub use server::{ControlService, Reply, Server, ServerConfig, Ticket, Transport};
 pub use vsock::{ConnectionId, Endpoint, EndpointConfig, PacketError, StreamError};

@@ -13,8 +13,8 @@
 
 use crate::protocol::{AuditEntry, FrameError};
 use crate::protocol::{
-    ControlError, DappInfo, ErrorKind, FrameReader, NodeStatus, PendingRequest, Request, Response,
-    MAX_FRAME, PROTOCOL_VERSION,
+    ControlError, DappInfo, ErrorKind, FrameReader, NodeIdentity, NodeStatus, PendingRequest,
+    Request, Response, MAX_FRAME, PROTOCOL_VERSION,
 };
 use crate::vsock::{ConnectionId, Endpoint, StreamError};
 use alloc::format;
@@ -178,6 +178,12 @@ pub trait ControlService {
     fn audit(&mut self, ticket: Ticket<Vec<AuditEntry>>) -> Reply<Vec<AuditEntry>> {
         let _ = ticket;
         not_supported("audit")
+    }
+
+    /// The node's DID and its DID document.
+    fn identity(&mut self, ticket: Ticket<NodeIdentity>) -> Reply<NodeIdentity> {
+        let _ = ticket;
+        not_supported("identity")
     }
 }
 
@@ -365,6 +371,7 @@ impl<C: Copy + Eq> Server<C> {
             Request::Approve { id } => dispatch!(approve(id), Response::Approved),
             Request::Deny { id } => dispatch!(deny(id), Response::Denied),
             Request::Audit => dispatch!(audit(), Response::Audit),
+            Request::Identity => dispatch!(identity(), Response::Identity),
             Request::Hello { .. } => {}
         }
     }

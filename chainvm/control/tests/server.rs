@@ -7,8 +7,8 @@ use elastos_control::protocol::{FrameReader, MAX_FRAME};
 use elastos_control::vsock::Operation;
 use elastos_control::{
     AuditEntry, ControlError, ControlService, DappInfo, DappState, Endpoint, EndpointConfig,
-    ErrorKind, NodeStatus, PendingRequest, Reply, Request, Response, Server, ServerConfig, Ticket,
-    VmState, VmStatus, PROTOCOL_VERSION,
+    ErrorKind, NodeIdentity, NodeStatus, PendingRequest, Reply, Request, Response, Server,
+    ServerConfig, Ticket, VmState, VmStatus, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
 use support::{pump, LinuxSocket};
@@ -165,6 +165,11 @@ fn a_large_package_installs_through_the_stream() {
         panic!("audit is not implemented by the fake service")
     };
     assert_eq!(error.kind, ErrorKind::Unavailable);
+    client.send(&Request::Identity);
+    let Some(Response::Error(error)) = world.exchange(&mut client) else {
+        panic!("identity is not implemented by the fake service")
+    };
+    assert_eq!(error.reason, "identity is not supported by this Elastos side");
 }
 
 #[test]
@@ -317,6 +322,8 @@ fn response_strategy() -> impl Strategy<Value = Response> {
         pending().prop_map(Response::Approved),
         pending().prop_map(Response::Denied),
         proptest::collection::vec(audit, 0..3).prop_map(Response::Audit),
+        (text(), text())
+            .prop_map(|(did, document)| Response::Identity(NodeIdentity { did, document })),
         text().prop_map(|reason| Response::Error(ControlError::new(ErrorKind::Busy, reason))),
     ]
 }
@@ -345,6 +352,7 @@ proptest! {
             Request::Approve { id },
             Request::Deny { id },
             Request::Audit,
+            Request::Identity,
         ] {
             let frame = request.to_frame();
             prop_assert_eq!(Request::decode(&frame[4..]), Ok(request));

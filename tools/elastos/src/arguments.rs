@@ -21,6 +21,7 @@ commands:
   approve ID     grant a pending request
   deny ID        refuse a pending request
   audit          the audit log
+  identity       the node's DID and its DID document
 
 options:
   --json             print one JSON document on standard output
@@ -54,6 +55,8 @@ pub enum Command {
     Deny(u64),
     /// `audit`.
     Audit,
+    /// `identity`.
+    Identity,
 }
 
 impl Command {
@@ -71,6 +74,7 @@ impl Command {
             Self::Approve(_) => "approve",
             Self::Deny(_) => "deny",
             Self::Audit => "audit",
+            Self::Identity => "identity",
         }
     }
 }
@@ -149,6 +153,7 @@ pub fn parse(arguments: &[String]) -> Result<Parsed, UsageError> {
         "approve" => Command::Approve(identifier(operand("a request id")?)?),
         "deny" => Command::Deny(identifier(operand("a request id")?)?),
         "audit" => Command::Audit,
+        "identity" => Command::Identity,
         other => return Err(UsageError(format!("unknown command {other}"))),
     };
     if let Some(extra) = words.next() {
@@ -180,6 +185,11 @@ mod tests {
         assert!(!invocation.json);
         assert_eq!(parse(&words("status --help")), Ok(Parsed::Help));
         assert_eq!(parse(&words("-V")), Ok(Parsed::Version));
+        let Ok(Parsed::Run(invocation)) = parse(&words("identity --json")) else {
+            panic!("identity parses")
+        };
+        assert_eq!(invocation.command, Command::Identity);
+        assert!(invocation.json);
     }
 
     #[test]
@@ -189,6 +199,7 @@ mod tests {
         assert_eq!(error("start"), "start needs a dapp name");
         assert_eq!(error("deny twelve"), "deny: twelve is not a request id (a number)");
         assert_eq!(error("list extra"), "list: unexpected argument extra");
+        assert_eq!(error("identity extra"), "identity: unexpected argument extra");
         assert_eq!(error("frobnicate"), "unknown command frobnicate");
         assert_eq!(error("--timeout 0 list"), "--timeout 0: not a positive number of seconds");
         assert_eq!(error("--verbose list"), "unknown option --verbose");

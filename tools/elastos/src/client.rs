@@ -103,5 +103,6 @@ fn answers(request: &Request, response: &Response) -> bool {
             | (Request::Approve { .. }, Response::Approved(_))
             | (Request::Deny { .. }, Response::Denied(_))
             | (Request::Audit, Response::Audit(_))
+            | (Request::Identity, Response::Identity(_))
     )
 }

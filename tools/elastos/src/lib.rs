@@ -85,6 +85,7 @@ where
         Command::Approve(id) => Request::Approve { id: *id },
         Command::Deny(id) => Request::Deny { id: *id },
         Command::Audit => Request::Audit,
+        Command::Identity => Request::Identity,
     };
     let stream = match connect() {
         Ok(stream) => stream,

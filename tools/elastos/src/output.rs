@@ -161,15 +161,41 @@ fn write_human(text: &mut String, response: &Response) -> std::fmt::Result {
             }
             Ok(())
         }
+        Response::Identity(identity) => {
+            writeln!(text, "{}", printable(&identity.did))?;
+            match serde_json::from_str::<serde_json::Value>(&identity.document) {
+                // Serialising a parsed JSON value cannot fail; its strings
+                // come out escaped, so they cannot reach the terminal raw.
+                Ok(document) => {
+                    writeln!(
+                        text,
+                        "{}",
+                        serde_json::to_string_pretty(&document).unwrap_or_default()
+                    )
+                }
+                Err(_) => writeln!(text, "{}", printable(&identity.document)),
+            }
+        }
         Response::Error(error) => writeln!(text, "{}", printable(&error.to_string())),
     }
 }
 
 /// The answer as one JSON document: `{"installed": {...}}`, `{"dapps": [...]}`,
 /// `{"error": {"kind": ..., "reason": ...}}`...
+/// except `identity`, which is `{"did": ..., "document": {...}}` with the
+/// DID document as JSON (as text if the Elastos side sent something else).
 pub fn json(response: &Response) -> String {
     // Serialising these plain structures to a String cannot fail.
-    serde_json::to_string_pretty(response).unwrap_or_default() + "\n"
+    let text = match response {
+        Response::Identity(identity) => {
+            let document = serde_json::from_str::<serde_json::Value>(&identity.document)
+                .unwrap_or_else(|_| serde_json::Value::String(identity.document.clone()));
+            let answer = serde_json::json!({ "did": identity.did, "document": document });
+            serde_json::to_string_pretty(&answer)
+        }
+        response => serde_json::to_string_pretty(response),
+    };
+    text.unwrap_or_default() + "\n"
 }
 
 /// A failure that is not an answer (the connection, the package file) as a
@@ -182,7 +208,7 @@ pub fn json_failure(kind: &str, reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use elastos_control::{ControlError, ErrorKind, PendingRequest};
+    use elastos_control::{ControlError, ErrorKind, NodeIdentity, PendingRequest};
 
     fn dapp() -> DappInfo {
         DappInfo {
@@ -230,5 +256,31 @@ mod tests {
         let value: serde_json::Value =
             serde_json::from_str(&json_failure("unreachable", "no vsock")).unwrap();
         assert_eq!(value["error"]["reason"], "no vsock");
+    }
+
+    fn identity() -> Response {
+        Response::Identity(NodeIdentity {
+            did: "did:key:z6Mknode".into(),
+            document: r##"{"id":"did:key:z6Mknode","keyAgreement":["#z6LSnode"]}"##.into(),
+        })
+    }
+
+    #[test]
+    fn the_identity_is_the_did_then_the_document() {
+        let text = human(&identity());
+        let (did, document) = text.split_once('\n').unwrap();
+        assert_eq!(did, "did:key:z6Mknode");
+        let document: serde_json::Value = serde_json::from_str(document).unwrap();
+        assert_eq!(document["keyAgreement"][0], "#z6LSnode");
+        let value: serde_json::Value = serde_json::from_str(&json(&identity())).unwrap();
+        assert_eq!(value["did"], "did:key:z6Mknode");
+        assert_eq!(value["document"]["id"], "did:key:z6Mknode");
+        let broken = Response::Identity(NodeIdentity {
+            did: "did:key:z6Mknode".into(),
+            document: "not json\x1b[2J".into(),
+        });
+        assert_eq!(human(&broken), "did:key:z6Mknode\nnot json?[2J\n");
+        let value: serde_json::Value = serde_json::from_str(&json(&broken)).unwrap();
+        assert_eq!(value["document"], "not json\x1b[2J");
     }
 }

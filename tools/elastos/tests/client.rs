@@ -4,8 +4,8 @@
 use elastos_cli::arguments::{parse, Parsed};
 use elastos_cli::client::{Client, ClientError};
 use elastos_control::{
-    AuditEntry, ControlError, ControlService, DappInfo, DappState, ErrorKind, PendingRequest,
-    Reply, Request, Response, Server, ServerConfig, StreamError, Ticket, Transport,
+    AuditEntry, ControlError, ControlService, DappInfo, DappState, ErrorKind, NodeIdentity,
+    PendingRequest, Reply, Request, Response, Server, ServerConfig, StreamError, Ticket, Transport,
 };
 use std::io::{ErrorKind as IoErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -112,6 +112,13 @@ impl ControlService for FakeService {
 
     fn audit(&mut self, _ticket: Ticket<Vec<AuditEntry>>) -> Reply<Vec<AuditEntry>> {
         Reply::Now(Ok(Vec::new()))
+    }
+
+    fn identity(&mut self, _ticket: Ticket<NodeIdentity>) -> Reply<NodeIdentity> {
+        Reply::Now(Ok(NodeIdentity {
+            did: "did:key:z6Mknode".into(),
+            document: r#"{"id":"did:key:z6Mknode"}"#.into(),
+        }))
     }
 }
 
@@ -235,6 +242,14 @@ fn install_sends_a_large_package_and_reports_refusals() {
 
     let outcome = elastos_cli::run(&invocation("audit"), || elastos.connect());
     assert_eq!(outcome.stdout, "the audit log is empty\n");
+
+    let outcome = elastos_cli::run(&invocation("identity"), || elastos.connect());
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(outcome.stdout.starts_with("did:key:z6Mknode\n{"), "{}", outcome.stdout);
+    let outcome = elastos_cli::run(&invocation("--json identity"), || elastos.connect());
+    let document: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    assert_eq!(document["did"], "did:key:z6Mknode");
+    assert_eq!(document["document"]["id"], "did:key:z6Mknode");
     assert_eq!(elastos.finish(), 1_500_000);
     std::fs::remove_dir_all(folder).unwrap();
 }

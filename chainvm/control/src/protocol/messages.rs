@@ -65,6 +65,8 @@ pub enum Request<'a> {
     },
     /// The audit log.
     Audit,
+    /// The node's DID and its DID document.
+    Identity,
 }
 
 /// A dapp's life-cycle state.
@@ -149,6 +151,16 @@ pub struct NodeStatus {
     pub version: String,
     /// Each VM and slot.
     pub vms: Vec<VmStatus>,
+}
+
+/// The node's identity: its `did:key` and the DID document it resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct NodeIdentity {
+    /// The node's `did:key`.
+    pub did: String,
+    /// The DID document, as JSON text.
+    pub document: String,
 }
 
 /// A dapp's request for a capability, waiting for a person.
@@ -303,6 +315,8 @@ pub enum Response {
     Denied(PendingRequest),
     /// The audit log, oldest first.
     Audit(Vec<AuditEntry>),
+    /// The node's DID and DID document.
+    Identity(NodeIdentity),
     /// The request failed.
     Error(ControlError),
 }
@@ -320,6 +334,7 @@ mod tag {
     pub const APPROVE: u8 = 9;
     pub const DENY: u8 = 10;
     pub const AUDIT: u8 = 11;
+    pub const IDENTITY: u8 = 12;
     pub const ERROR: u8 = 255;
 }
 
@@ -367,6 +382,7 @@ impl<'a> Request<'a> {
                 writer.u64(*id);
             }
             Self::Audit => writer.u8(tag::AUDIT),
+            Self::Identity => writer.u8(tag::IDENTITY),
         }
     }
 
@@ -386,6 +402,7 @@ impl<'a> Request<'a> {
             tag::APPROVE => Self::Approve { id: reader.u64()? },
             tag::DENY => Self::Deny { id: reader.u64()? },
             tag::AUDIT => Self::Audit,
+            tag::IDENTITY => Self::Identity,
             _ => return Err(DecodeError::UnknownTag),
         };
         reader.finish()?;
@@ -407,6 +424,7 @@ impl<'a> Request<'a> {
             Self::Approve { .. } => "approve",
             Self::Deny { .. } => "deny",
             Self::Audit => "audit",
+            Self::Identity => "identity",
         }
     }
 }
@@ -575,6 +593,11 @@ impl Response {
                 writer.u8(tag::AUDIT);
                 writer.list(entries, write_audit);
             }
+            Self::Identity(identity) => {
+                writer.u8(tag::IDENTITY);
+                writer.string(&identity.did);
+                writer.string(&identity.document);
+            }
             Self::Error(error) => {
                 writer.u8(tag::ERROR);
                 writer.u8(error.kind as u8);
@@ -603,6 +626,9 @@ impl Response {
             tag::APPROVE => Self::Approved(read_pending(&mut reader)?),
             tag::DENY => Self::Denied(read_pending(&mut reader)?),
             tag::AUDIT => Self::Audit(reader.list(read_audit)?),
+            tag::IDENTITY => {
+                Self::Identity(NodeIdentity { did: reader.string()?, document: reader.string()? })
+            }
             tag::ERROR => {
                 let kind = ErrorKind::from_code(reader.u8()?).ok_or(DecodeError::UnknownTag)?;
                 Self::Error(ControlError { kind, reason: reader.string()? })

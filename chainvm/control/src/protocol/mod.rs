@@ -13,8 +13,8 @@ pub mod messages;
 pub use codec::DecodeError;
 pub use frame::{FrameError, FrameReader, LENGTH_PREFIX};
 pub use messages::{
-    AuditEntry, ControlError, DappInfo, DappState, ErrorKind, NodeStatus, PendingRequest, Request,
-    Response, VmState, VmStatus, PROTOCOL_VERSION,
+    AuditEntry, ControlError, DappInfo, DappState, ErrorKind, NodeIdentity, NodeStatus,
+    PendingRequest, Request, Response, VmState, VmStatus, PROTOCOL_VERSION,
 };
 
 /// The largest package an `Install` request carries.
