@@ -378,6 +378,14 @@ fn a_person_installs_runs_and_keeps_dapps() -> Result<(), Error> {
     let (status_text, status) = elastos(qemu, "status")?;
     assert_eq!(status, 0, "{status_text}");
     assert!(status_text.contains("netvm") && status_text.contains("running"), "{status_text}");
+    // The node's DID document, for the DID `status` shows.
+    let (identity, status) = elastos(qemu, "identity --json")?;
+    assert_eq!(status, 0, "{identity}");
+    let start = identity.find('{').expect("a JSON document");
+    let identity: serde_json::Value = serde_json::from_str(&identity[start..]).expect("JSON");
+    let did = identity["did"].as_str().expect("a DID");
+    assert!(did.starts_with("did:key:z6Mk") && status_text.contains(did), "{identity}");
+    assert_eq!(identity["document"]["id"].as_str(), Some(did), "{identity}");
 
     // Stop and remove chat; notes runs on.
     let (text, status) = elastos(qemu, "stop chat")?;
