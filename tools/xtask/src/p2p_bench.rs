@@ -1,24 +1,21 @@
-//! The libp2p benchmarks of `cargo xtask bench`: netvm's ping round trip to
-//! the rust-libp2p host peer, and the throughput of messages from the app
-//! VM to the host peer, each against a baseline measured in the same run.
+//! The libp2p benchmark of `cargo xtask bench`: netvm's ping round trip to
+//! the rust-libp2p host peer, against an ICMP echo measured in the same run.
+//! (Messages now come from dapps, which are installed from Linux: their
+//! throughput is for a dapp benchmark to measure.)
 //! Times are guest time under `-icount shift=0,sleep=on` (instructions as
 //! nanoseconds; waits for the host pass as real time).
 
-use crate::bench::field;
 use crate::build::{workspace_root, Images};
 use crate::environment::step;
 use crate::machine::{machine_arguments, staging_arguments, write_file};
 use crate::{Error, Result};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Pings measured.
 const PINGS: usize = 20;
-/// Messages in the burst, and bytes of each.
-const MESSAGES: u64 = 2000;
-const MESSAGE_LENGTH: u64 = 1024;
 /// The longest the whole run may take.
 const PATIENCE: Duration = Duration::from_secs(300);
 
@@ -145,11 +142,8 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
     // netvm's lines come in an order of its own: take each as it comes.
     let ping_marker = format!("p2p: ping {host_id} rtt=");
     let mut baseline_microseconds = None;
-    let mut netvm_id = None;
     let mut rtts = Vec::new();
-    let mut asked = false;
-    let mut burst = None;
-    while rtts.len() < PINGS || burst.is_none() || baseline_microseconds.is_none() {
+    while rtts.len() < PINGS || baseline_microseconds.is_none() {
         let line = next(&|host, _| !host)?;
         if let Some(rest) = line.split("gateway 10.0.2.2 answers ping in ").nth(1) {
             baseline_microseconds = rest
@@ -158,42 +152,17 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
                 .parse::<f64>()
                 .ok()
                 .map(|milliseconds| milliseconds * 1000.0);
-        } else if let Some(rest) = line.split("p2p: PeerId ").nth(1) {
-            netvm_id = Some(rest.trim().to_string());
         } else if let Some(rest) = line.split(ping_marker.as_str()).nth(1) {
             if let Some(rtt) =
                 rest.trim().strip_suffix("us").and_then(|value| value.parse::<u64>().ok())
             {
                 rtts.push(rtt as f64);
             }
-        } else if line.contains("benchmark p2p-messages") {
-            burst = Some(line);
-        } else if line.contains("p2p: identified ") && !asked {
-            asked = true;
-            let netvm_id = netvm_id.as_deref().unwrap_or_default();
-            let command = format!("send {netvm_id} app benchmark {MESSAGES} {MESSAGE_LENGTH}\n");
-            if let Some(stdin) = host.0.stdin.as_mut() {
-                stdin.write_all(command.as_bytes()).map_err(|source| Error::File {
-                    path: "the host peer's standard input".into(),
-                    source,
-                })?;
-                stdin.flush().ok();
-            }
         }
     }
     let baseline_microseconds = baseline_microseconds.unwrap_or_default();
     drop(qemu);
     drop(host);
-    let burst = burst.unwrap_or_default();
-    let number = |name: &str| field::<f64>(&burst, name);
-    let frequency = number("frequency")?;
-    let delivered = number("delivered")?;
-    if delivered as u64 != MESSAGES {
-        return Err(Error::Benchmark(format!("not every message was delivered: `{burst}`")));
-    }
-    let mebibytes = (MESSAGES * MESSAGE_LENGTH) as f64 / (1 << 20) as f64;
-    let network_seconds = number("ticks")? / frequency;
-    let channel_seconds = number("channel_ticks")? / frequency;
     rtts.sort_by(f64::total_cmp);
     let median = rtts[rtts.len() / 2];
     Ok(format!(
@@ -201,16 +170,9 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
          |---|---|\n\
          | libp2p ping, netvm to the rust-libp2p host peer (median of {PINGS}; fastest, slowest) | {median:.0} µs ({:.0}, {:.0}) |\n\
          | ICMP echo, netvm to QEMU's gateway (baseline, one sample) | {baseline_microseconds:.0} µs |\n\
-         | ping against ICMP echo | {:.2}x |\n\
-         | {MESSAGES} messages of {MESSAGE_LENGTH} bytes, app VM to host peer, receipts awaited, 16 in flight | {:.0} messages/s, {:.2} MiB/s |\n\
-         | the same bytes as data records on the app VM's channel to netvm (baseline) | {:.1} MiB/s |\n\
-         | messages against the channel | {:.3}x |\n",
+         | ping against ICMP echo | {:.2}x |\n",
         rtts[0],
         rtts[rtts.len() - 1],
         median / baseline_microseconds,
-        MESSAGES as f64 / network_seconds,
-        mebibytes / network_seconds,
-        mebibytes / channel_seconds,
-        channel_seconds / network_seconds,
     ))
 }
