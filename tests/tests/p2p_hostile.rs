@@ -115,7 +115,11 @@ impl Legitimate<'_> {
     fn sends_a_message(&mut self, text: &str) -> TestResult {
         let fields = [self.netvm_field.as_str(), "status=delivered"];
         let seen = self.count_with("receipt", &fields);
-        let echo = [self.netvm_field.as_str(), "sender=chat", "recipient=host"];
+        // The echo of this text: earlier messages' echoes may still come.
+        let body: String =
+            format!("echo: {text}").bytes().map(|byte| format!("{byte:02x}")).collect();
+        let body = format!("body=hex={body}");
+        let echo = [self.netvm_field.as_str(), "sender=chat", "recipient=host", body.as_str()];
         let echoes = self.count_with("message", &echo);
         self.host.command(&format!("send {} chat {text}", self.netvm_id))?;
         self.host.wait_for_new_event("receipt", &fields, seen, STEP_TIMEOUT)?;
