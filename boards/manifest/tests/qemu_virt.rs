@@ -36,7 +36,7 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
     let system = load("system");
     assert_eq!(system.name, "system");
     let names: Vec<_> = system.machines.iter().map(|machine| machine.name.as_str()).collect();
-    assert_eq!(names, ["linux", "netvm", "chainvm", "app"]);
+    assert_eq!(names, ["linux", "netvm", "chainvm", "app-1", "app-2", "app-3"]);
 
     let linux = system.machine("linux").unwrap();
     assert_eq!(linux.kind, MachineKind::Linux);
@@ -55,9 +55,17 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
 
     let chainvm = system.machine("chainvm").unwrap();
     assert_eq!(chainvm.image, "chainvm");
-    assert_eq!(chainvm.memory, Region { base: FIRST_FREE + (32 << 20), size: 16 << 20 });
-    let app = system.machine("app").unwrap();
-    assert_eq!(app.memory, Region { base: FIRST_FREE + (48 << 20), size: 16 << 20 });
+    assert_eq!(chainvm.memory, Region { base: FIRST_FREE + (32 << 20), size: 32 << 20 });
+    let names: Vec<_> = chainvm.devices.iter().map(|device| device.name.as_str()).collect();
+    assert_eq!(names, ["storage", "clock"]);
+    assert_eq!(chainvm.devices[0].mmio, Region { base: 0x0a00_2000, size: 0x1000 });
+    assert_eq!(chainvm.devices[0].interrupts, (64..=71).collect::<Vec<_>>());
+    for (slot, name) in ["app-1", "app-2", "app-3"].iter().enumerate() {
+        let app = system.machine(name).unwrap();
+        let base = FIRST_FREE + (64 << 20) + slot as u64 * (64 << 20);
+        assert_eq!(app.memory, Region { base, size: 64 << 20 }, "{name}");
+        assert_eq!(app.cpus, [3], "{name}");
+    }
     for machine in &system.machines {
         assert_eq!(machine.guest_memory_base, 0x4000_0000);
         assert_eq!(machine.p2p.is_some(), machine.kind == MachineKind::NetVm, "{}", machine.name);
@@ -68,12 +76,27 @@ fn default_system_places_linux_where_asked_and_the_others_first_fit() {
 fn default_system_channels_sit_at_the_top_of_free_ram() {
     let system = load("system");
     let names: Vec<_> = system.channels.iter().map(|channel| channel.name.as_str()).collect();
-    assert_eq!(names, ["linux-net", "app-netvm", "app-chainvm", "netvm-chainvm", "linux-control"]);
+    assert_eq!(
+        names,
+        [
+            "linux-net",
+            "app-1-netvm",
+            "app-1-chainvm",
+            "app-2-netvm",
+            "app-2-chainvm",
+            "app-3-netvm",
+            "app-3-chainvm",
+            "netvm-chainvm",
+            "linux-control"
+        ]
+    );
     // Linux ends free RAM's lower block at 0x8000_0000; channels fill it
     // downwards in manifest order.
     let mut top = 0x8000_0000;
     for channel in &system.channels {
-        let ring = if channel.name.starts_with("linux-") { 64 << 10 } else { 16 << 10 };
+        let wide = channel.name.starts_with("linux-")
+            || channel.name.ends_with("-chainvm") && channel.name.starts_with("app-");
+        let ring = if wide { 64 << 10 } else { 16 << 10 };
         let size = channel_region_size(Direction::Both, ring);
         assert_eq!(channel.direction, Direction::Both);
         assert_eq!(channel.ring_size, ring);
@@ -82,20 +105,20 @@ fn default_system_channels_sit_at_the_top_of_free_ram() {
     }
     assert_eq!(channel_region_size(Direction::Both, 16 << 10), 0xd000);
     assert_eq!(system.channel("linux-net").unwrap().ends, [0, 1]);
-    assert_eq!(system.channel("app-netvm").unwrap().ends, [3, 1]);
+    assert_eq!(system.channel("app-1-netvm").unwrap().ends, [3, 1]);
 
-    // The app VM's ends, in manifest order, each in its own 2 MiB slot.
-    let app = system.machine("app").unwrap();
+    // An app VM's ends, in manifest order, each in its own 2 MiB slot.
+    let app = system.machine("app-1").unwrap();
     let ends: Vec<_> = app.channels.iter().map(|end| (end.channel, end.end)).collect();
     assert_eq!(ends, [(1, 0), (2, 0)]);
     assert_eq!(app.channels[0].guest_address, 0x2000_0000);
     assert_eq!(app.channels[1].guest_address, 0x2020_0000);
     let netvm = system.machine("netvm").unwrap();
     let ends: Vec<_> = netvm.channels.iter().map(|end| (end.channel, end.end)).collect();
-    assert_eq!(ends, [(0, 1), (1, 1), (3, 0)]);
+    assert_eq!(ends, [(0, 1), (1, 1), (3, 1), (5, 1), (7, 0)]);
     let linux = system.machine("linux").unwrap();
     let ends: Vec<_> = linux.channels.iter().map(|end| (end.channel, end.end)).collect();
-    assert_eq!(ends, [(0, 0), (4, 0)]);
+    assert_eq!(ends, [(0, 0), (8, 0)]);
     // Linux sees its network as virtio-net and its control path as
     // virtio-vsock; channels without a Linux end keep the default.
     let devices: Vec<_> = system
@@ -107,8 +130,12 @@ fn default_system_channels_sit_at_the_top_of_free_ram() {
         devices,
         [
             ("linux-net", LinuxDevice::Net),
-            ("app-netvm", LinuxDevice::Net),
-            ("app-chainvm", LinuxDevice::Net),
+            ("app-1-netvm", LinuxDevice::Net),
+            ("app-1-chainvm", LinuxDevice::Net),
+            ("app-2-netvm", LinuxDevice::Net),
+            ("app-2-chainvm", LinuxDevice::Net),
+            ("app-3-netvm", LinuxDevice::Net),
+            ("app-3-chainvm", LinuxDevice::Net),
             ("netvm-chainvm", LinuxDevice::Net),
             ("linux-control", LinuxDevice::Vsock),
         ]
@@ -120,7 +147,7 @@ fn default_system_channels_sit_at_the_top_of_free_ram() {
 fn test_system_adds_the_test_guests_and_their_channels() {
     let system = load("test");
     let default = load("system");
-    // The default system's VMs keep their place; only the app VM gains a
+    // The default system's VMs keep their place; only app-1 gains a
     // channel.
     for (test, default) in system.machines.iter().zip(&default.machines) {
         assert_eq!(
@@ -132,8 +159,14 @@ fn test_system_adds_the_test_guests_and_their_channels() {
         assert_eq!(test.channels[..default.channels.len()], default.channels[..]);
     }
     let names: Vec<_> = system.machines.iter().map(|machine| machine.name.as_str()).collect();
-    assert_eq!(names, ["linux", "netvm", "chainvm", "app", "intruder", "alpha", "beta", "gamma"]);
-    let mut next = FIRST_FREE + (64 << 20);
+    assert_eq!(
+        names,
+        [
+            "linux", "netvm", "chainvm", "app-1", "app-2", "app-3", "intruder", "alpha", "beta",
+            "gamma"
+        ]
+    );
+    let mut next = FIRST_FREE + (256 << 20);
     for (name, cpus, restart) in [
         ("intruder", [2], RestartPolicy::Restart { limit: u32::MAX }),
         ("alpha", [2], RestartPolicy::Stop),
@@ -154,7 +187,7 @@ fn test_system_adds_the_test_guests_and_their_channels() {
     assert_eq!(intruder.direction, Direction::FirstToSecond);
     assert_eq!(intruder.ring_size, 4 << 10);
     assert_eq!(intruder.memory.size, 0x4000);
-    assert_eq!(intruder.ends, [4, 3]);
+    assert_eq!(intruder.ends, [6, 3]);
     for name in ["cross", "local"] {
         let channel = system.channel(name).unwrap();
         assert_eq!(channel.direction, Direction::Both);
@@ -163,8 +196,8 @@ fn test_system_adds_the_test_guests_and_their_channels() {
     let top = system.channels.iter().map(|channel| channel.memory.end()).max().unwrap();
     assert_eq!(top, 0x8000_0000);
 
-    // The app VM's third channel follows its first two in its window.
-    let app = system.machine("app").unwrap();
+    // app-1's third channel follows its first two in its window.
+    let app = system.machine("app-1").unwrap();
     assert_eq!(app.channels.len(), 3);
     assert_eq!(app.channels[2].end, 1);
     assert_eq!(app.channels[2].guest_address, 0x2040_0000);
