@@ -128,7 +128,7 @@ pub fn p2p(images: &Images, cpu: &str) -> Result<String> {
         ["-icount", "shift=0,sleep=on", "-display", "none", "-monitor", "none"].map(String::from),
     );
     line.extend(["-serial", "stdio", "-no-reboot"].map(String::from));
-    step(&format!("libp2p ping and messages between netvm and a rust-libp2p peer on {cpu}"));
+    step(&format!("libp2p ping between netvm and a rust-libp2p peer on {cpu}"));
     let mut qemu = Killed(
         Command::new(&line[0])
             .args(&line[1..])
