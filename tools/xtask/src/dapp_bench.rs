@@ -244,7 +244,7 @@ pub fn verbose(
 
 /// Runs QEMU until its console shows `marker`, QEMU exits or [`PATIENCE`]
 /// runs out; returns the console, which is also left in `log`.
-fn console_until(line: &[String], marker: &str, log: &str) -> Result<String> {
+pub fn console_until(line: &[String], marker: &str, log: &str) -> Result<String> {
     let mut child = Command::new(&line[0])
         .args(&line[1..])
         .stdin(Stdio::null())

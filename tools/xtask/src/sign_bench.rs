@@ -10,6 +10,7 @@
 //! policy check and the audit log's append included.
 
 use crate::build::{workspace_root, Images};
+use crate::dapp_bench::console_until;
 use crate::environment::step;
 use crate::initramfs::CpioWriter;
 use crate::machine::{machine_arguments, staging_arguments, write_file};
@@ -19,18 +20,12 @@ use elastos_package::{
     pack, Approval, Capabilities, Capability, Limits, Manifest, PublisherKey, RestartPolicy,
     SignKeys, SignPolicy, Version,
 };
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 /// chainvm's benchmark mode (`chainvm::signing::BENCHMARK_MODE`, "SIGN").
 const CHAINVM_BENCHMARK: u64 = 0x4e47_4953;
 /// Signatures in each run (`chainvm::signing::BENCHMARK_SIGNATURES`).
 const SIGNATURES: u32 = 500;
-/// The most the benchmark's QEMU may run, in real time.
-const PATIENCE: Duration = Duration::from_secs(600);
 
 /// The dapp: 500 signatures of a 32-byte payload of kind "bench" with the
 /// node key, between two monotonic clock readings; logs `S ` and, in hex,
@@ -151,47 +146,6 @@ fn initramfs(linux: &crate::linux::LinuxArtifacts) -> Result<Vec<u8>> {
     initramfs.resize(initramfs.len().next_multiple_of(512), 0);
     initramfs.extend_from_slice(&overlay);
     Ok(initramfs)
-}
-
-/// Runs QEMU until its console shows `marker`, QEMU exits or [`PATIENCE`]
-/// runs out; returns the console, also left in `target/elastos/LOG`.
-fn console_until(line: &[String], marker: &str, log: &str) -> Result<String> {
-    let mut child = Command::new(&line[0])
-        .args(&line[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::CouldNotStart { command: line.join(" "), source })?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for text in BufReader::new(stdout).lines() {
-            let Ok(text) = text else { break };
-            if sender.send(text).is_err() {
-                break;
-            }
-        }
-    });
-    let started = Instant::now();
-    let mut console = String::new();
-    while let Ok(text) = receiver.recv_timeout(PATIENCE.saturating_sub(started.elapsed())) {
-        console.push_str(&text);
-        console.push('\n');
-        if text.contains(marker) {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let path = workspace_root().join("target/elastos").join(log);
-    write_file(&path, console.as_bytes())?;
-    if !console.contains(marker) {
-        return Err(Error::Benchmark(format!(
-            "QEMU stopped before `{marker}`; the console is in {}",
-            path.display()
-        )));
-    }
-    Ok(console)
 }
 
 /// The figures of one run.
